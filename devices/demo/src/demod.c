@@ -90,16 +90,18 @@ static int demod_respond_text(int fd, int status, const char *reason, const char
 }
 
 /*
- * Copy the space-delimited token at *p into out (at most cap - 1 bytes) and
- * advance *p past it. Returns the token length, or -1 if it is empty or too
- * long.
+ * Copy the blank-delimited token at *p into out (at most cap - 1 bytes) and
+ * advance *p past it. Returns the token length, or -1 if it is empty, too
+ * long or holds a control character.
  */
 static int demod_token(const char **p, const char *end, char *out, size_t cap)
 {
     size_t n = 0;
 
     while (*p < end && **p != ' ' && **p != '\t') {
-        if (n + 1 >= cap)
+        unsigned char c = (unsigned char)**p;
+
+        if (n + 1 >= cap || c < 0x21 || c == 0x7f)
             return -1;
         out[n++] = **p;
         (*p)++;
