@@ -108,6 +108,8 @@ int main(int argc, char **argv)
     struct cli_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     int status = cmd->run(&ctx, cmd, argc - 3, argv + 3);
+    if (status < 0) /* a command returned ib_err()'s -1: the status is in err */
+        status = ctx.err.status ? ctx.err.status : IB_EFAIL;
     if (status != 0 && ctx.err.msg[0])
         fprintf(stderr, "iotbench: %s\n", ctx.err.msg);
     if (ctx.store_open)

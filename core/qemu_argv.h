@@ -1,0 +1,67 @@
+/*
+ * qemu_argv.h - the QEMU command line of an instance, as a pure function
+ * of (config, resolved kernel/initrd/hostfs/dtb, instance paths).
+ *
+ * Nothing here touches the file system or a shell: the result is an argv
+ * for execvp(), tested against golden files. QEMU is started with the
+ * runtime folder as its working directory, so sockets, logs and the
+ * overlay are named relative to it (short paths, whatever $IOTBENCH_HOME
+ * is); files of the store and the device folder are absolute.
+ *
+ *     struct qemu_argv_input in = {.cfg = cfg, .kernel = "/..../kernels/virt...", ...};
+ *     char **argv; size_t argc;
+ *     if (qemu_argv_build(&in, &argv, &argc, &err) < 0) ...
+ *     execvp(argv[0], argv);
+ */
+#ifndef IB_QEMU_ARGV_H
+#define IB_QEMU_ARGV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/config.h"
+#include "core/error.h"
+
+/* Names inside the runtime folder (relative to QEMU's working directory). */
+#define QEMU_PIDFILE "qemu.pid"
+#define QEMU_QMP_SOCK "qmp.sock"
+#define QEMU_QGA_SOCK "qga.sock"
+#define QEMU_CONSOLE_SOCK "console.sock"
+#define QEMU_CONSOLE_LOG "console.log"
+#define QEMU_OVERLAY "overlay.qcow2"
+#define QEMU_TARGET_IMAGE "target.ext2"
+#define QEMU_SD_IMAGE "sd.ext2"
+#define QEMU_AGENT_PORT_NAME "org.qemu.guest_agent.0"
+/* Filesystem labels the host system's init looks for. */
+#define QEMU_TARGET_LABEL "ib-target"
+#define QEMU_SD_LABEL "ib-sd"
+
+struct qemu_argv_input {
+    const struct config *cfg;
+    const char *binary;       /* NULL: qemu-system-arm */
+    const char *instance;     /* -name */
+    const char *kernel;       /* absolute */
+    const char *initrd;       /* absolute or NULL */
+    const char *dtb;          /* absolute or NULL */
+    const char *rootfs;       /* absolute: the device's rootfs folder (virtfs) */
+    bool has_sd;              /* sd.ext2 exists in the runtime folder */
+    int port_offset;          /* added to every redirect's host port */
+    int gdbstub_port;         /* 0: none */
+    bool mapped_xattr;        /* 9P security model: mapped-xattr (non-root) or passthrough */
+    const char *incoming;     /* NULL, or a -incoming URI (warm start) */
+};
+
+/* argv is NULL-terminated; free with qemu_argv_free. */
+int qemu_argv_build(const struct qemu_argv_input *in, char ***argv, size_t *argc,
+                    struct ib_error *err);
+void qemu_argv_free(char **argv);
+
+/* The kernel command line given with -append: the device's bootargs plus
+ * what the host system needs to know (malloc'd). */
+char *qemu_argv_kernel_cmdline(const struct config *cfg);
+
+/* One line, arguments quoted only where a shell would need it, for
+ * showing to the user (never executed). */
+char *qemu_argv_display(char *const *argv);
+
+#endif

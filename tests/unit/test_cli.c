@@ -1,0 +1,247 @@
+/* test_cli.c - the CLI as scripts see it: messages, exit statuses, --json,
+ * -h on every level, nothing written outside the store. */
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#include "core/util.h"
+#include "tests/lib/cmd.h"
+#include "tests/lib/fixtures.h"
+#include "tests/lib/harness.h"
+
+static const char *fresh_home(const char *name)
+{
+    const char *home = test_path(name);
+    ib_rm_rf(home, NULL);
+    return home;
+}
+
+TEST(kernel_add_list_info_json)
+{
+    const char *home = fresh_home("cli-kernel");
+    fixture_kernel(test_path("zImage"), "6.1.0-50-armmp", "6.1.176");
+    struct cmd_result r;
+    ib_run(&r, home, "kernel", "add", test_path("zImage"), NULL);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "--name virt.cortex-a15.little-6.1.176");
+    cmd_result_free(&r);
+
+    ib_run(&r, home, "kernel", "add", test_path("zImage"), "--name",
+           "virt.cortex-a15.little-6.1.176", NULL);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "kernel virt.cortex-a15.little-6.1.176 added");
+    cmd_result_free(&r);
+
+    ib_run(&r, home, "kernel", "list", NULL);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "virt.cortex-a15.little-6.1.176");
+    CHECK_CONTAINS(r.out, "cortex-a15");
+    cmd_result_free(&r);
+
+    ib_run(&r, home, "kernel", "list", "--json", NULL);
+    CHECK_INT(r.status, 0);
+    json_error_t jerr;
+    json_t *arr = json_loads(r.out, 0, &jerr);
+    CHECK_MSG(json_is_array(arr), "not JSON: %s", r.out);
+    CHECK_INT(json_array_size(arr), 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(arr, 0), "version")), "6.1.176");
+    json_decref(arr);
+    cmd_result_free(&r);
+
+    ib_run(&r, home, "kernel", "info", "virt.cortex-a15.little-6.1.176", NULL);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "Linux version 6.1.0-50-armmp");
+    CHECK_CONTAINS(r.out, "image_version 6.1.176");
+    cmd_result_free(&r);
+}
+
+TEST(name_mismatch_warns)
+{
+    const char *home = fresh_home("cli-mismatch");
+    fixture_kernel(test_path("zImage2"), "5.10.0-1-armmp", "5.10.7");
+    struct cmd_result r;
+    ib_run(&r, home, "kernel", "add", test_path("zImage2"), "--name", "virt.cortex-a7.little-6.0.0",
+           NULL);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.err, "the name says version 6.0.0 but the image says 5.10.7");
+    cmd_result_free(&r);
+}
+
+TEST(bad_names_exit_2_and_write_nothing_outside)
+{
+    const char *home = fresh_home("cli-bad");
+    test_write_file(test_path("blob"), "x");
+    const char *bad[] = {"../../evil.a.b-1.2", "/tmp/evil.a.b-1.2", "virt.cortex-a7.little.toto-1.3",
+                         ".x.y.z-1.2", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct cmd_result r;
+        ib_run(&r, home, "kernel", "add", test_path("blob"), "--name", bad[i], NULL);
+        CHECK_MSG(r.status == 2, "name \"%s\" gave status %d", bad[i], r.status);
+        CHECK_CONTAINS(r.err, "iotbench: ");
+        cmd_result_free(&r);
+    }
+    CHECK(!ib_path_exists(test_path("evil.a.b-1.2")));
+    CHECK(!ib_path_exists("/tmp/evil.a.b-1.2"));
+    struct cmd_result r;
+    ib_run(&r, home, "device", "remove", "../kernels", "--yes", NULL);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "must not contain '/'");
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "info", "..", NULL);
+    CHECK_INT(r.status, 2);
+    cmd_result_free(&r);
+    CHECK(ib_path_is_dir(test_path("cli-bad/kernels")));
+}
+
+TEST(fs_and_dtb_verbs)
+{
+    const char *home = fresh_home("cli-fs");
+    fixture_ext2(test_path("host.img"), 8, "ibhost");
+    struct cmd_result r;
+    ib_run(&r, home, "fs", "add", test_path("host.img"), "--name",
+           "virt.cortex-a15.little-6.1.176.ext2", NULL);
+    CHECK_INT(r.status, 0);
+    cmd_result_free(&r);
+    ib_run(&r, home, "fs", "info", "virt.cortex-a15.little-6.1.176.ext2", "--json", NULL);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "\"fs_label\": \"ibhost\"");
+    CHECK_CONTAINS(r.out, "\"fs_type\": \"ext2\"");
+    cmd_result_free(&r);
+    test_write_file(test_path("virt-generic.dtb"), "dtb");
+    ib_run(&r, home, "dtb", "add", test_path("virt-generic.dtb"), NULL);
+    CHECK_INT(r.status, 0);
+    cmd_result_free(&r);
+    ib_run(&r, home, "dtb", "list", NULL);
+    CHECK_CONTAINS(r.out, "virt-generic.dtb");
+    cmd_result_free(&r);
+    test_write_file(test_path("nodash.dtb"), "dtb");
+    ib_run(&r, home, "dtb", "add", test_path("nodash.dtb"), NULL);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "must look like <platform>-<cpu>.dtb");
+    cmd_result_free(&r);
+    ib_run(&r, home, "fs", "remove", "virt.cortex-a15.little-6.1.176.ext2", NULL);
+    CHECK_INT(r.status, 0);
+    cmd_result_free(&r);
+    ib_run(&r, home, "fs", "remove", "virt.cortex-a15.little-6.1.176.ext2", NULL);
+    CHECK_INT(r.status, 3);
+    cmd_result_free(&r);
+}
+
+static const char *CFG_OK = "version: \"1.0\"\ndevice:\n  name: Camera\n  machine:\n"
+                            "    cpu: cortex-a15\n    memory: 256M\n"
+                            "  bootargs: console=ttyAMA0 root=/dev/vda rw\n  drive_type: virtio\n"
+                            "  network:\n    nic0: user\n  redirect:\n    nic0:\n"
+                            "      http: tcp,8080,80\n";
+
+TEST(device_check_reports_each_choice)
+{
+    const char *home = fresh_home("cli-check");
+    fixture_device(home, "cam", CFG_OK);
+    struct cmd_result r;
+    ib_run(&r, home, "device", "check", "cam", NULL);
+    CHECK_INT(r.status, 3);
+    CHECK_CONTAINS(r.out, "kernel   MISSING");
+    CHECK_CONTAINS(r.err, "no kernel matches virt.cortex-a15.little");
+    cmd_result_free(&r);
+
+    fixture_kernel(test_path("zImage"), "6.1.0-50-armmp", "6.1.176");
+    ib_run(&r, home, "kernel", "add", test_path("zImage"), "--name",
+           "virt.cortex-a15.little-6.1.176", NULL);
+    cmd_result_free(&r);
+    fixture_ext2(test_path("h.img"), 8, NULL);
+    ib_run(&r, home, "fs", "add", test_path("h.img"), "--name",
+           "virt.cortex-a15.little-6.1.176.ext2", NULL);
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "check", "cam", NULL);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "kernel   ok     virt.cortex-a15.little-6.1.176");
+    CHECK_CONTAINS(r.out, "hostfs   ok     virt.cortex-a15.little-6.1.176.ext2");
+    CHECK_CONTAINS(r.out, "ready to start");
+    cmd_result_free(&r);
+
+    ib_run(&r, home, "device", "list", "--json", NULL);
+    CHECK_CONTAINS(r.out, "\"status\": \"ok\"");
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "info", "cam", NULL);
+    CHECK_CONTAINS(r.out, "redirect nic0.http: tcp 127.0.0.1:8080 -> guest 80");
+    cmd_result_free(&r);
+
+    ib_run(&r, home, "kernel", "remove", "virt.cortex-a15.little-6.1.176", NULL);
+    CHECK_INT(r.status, 5);
+    CHECK_CONTAINS(r.err, "used by device cam");
+    cmd_result_free(&r);
+}
+
+TEST(device_check_config_errors_exit_2)
+{
+    const char *home = fresh_home("cli-cfg");
+    fixture_device(home, "bad", "version: \"1.0\"\ndevice:\n  bootargs: x\n  machine:\n"
+                                "    memory: lots\n");
+    struct cmd_result r;
+    ib_run(&r, home, "device", "check", "bad", NULL);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "devices/bad/config.yaml:5:13: device.machine.memory: expected a size "
+                          "like 256M or 256, got \"lots\"");
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "list", NULL);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "error: ");
+    cmd_result_free(&r);
+    fixture_device(home, "warn", "version: \"1.0\"\ndevice:\n  bootargs: x\n  colour: red\n");
+    ib_run(&r, home, "device", "info", "warn", NULL);
+    CHECK_CONTAINS(r.err, "warning: ");
+    CHECK_CONTAINS(r.err, "config.yaml:4:3: unknown key device.colour (ignored)");
+    cmd_result_free(&r);
+}
+
+TEST(help_on_every_level_and_unknowns)
+{
+    const char *home = fresh_home("cli-help");
+    struct cmd_result r;
+    ib_run(&r, home, "-h", NULL);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "usage: iotbench");
+    cmd_result_free(&r);
+    const char *nouns[] = {"kernel", "fs", "dtb", "device"};
+    for (size_t i = 0; i < 4; i++) {
+        ib_run(&r, home, nouns[i], "-h", NULL);
+        CHECK_INT(r.status, 0);
+        CHECK_CONTAINS(r.out, "list");
+        cmd_result_free(&r);
+        ib_run(&r, home, nouns[i], "list", "-h", NULL);
+        CHECK_INT(r.status, 0);
+        CHECK_CONTAINS(r.out, "--json");
+        cmd_result_free(&r);
+    }
+    ib_run(&r, home, "kernel", "frobnicate", NULL);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "kernel has no verb \"frobnicate\"");
+    cmd_result_free(&r);
+    ib_run(&r, home, "kernel", "list", "--colour", NULL);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "unknown option --colour");
+    cmd_result_free(&r);
+    ib_run(&r, home, "kernel", "add", NULL);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "missing argument");
+    cmd_result_free(&r);
+    ib_run(&r, home, "teapot", NULL);
+    CHECK_INT(r.status, 2);
+    cmd_result_free(&r);
+}
+
+TEST(device_remove_needs_confirmation)
+{
+    const char *home = fresh_home("cli-rm");
+    fixture_device(home, "cam", CFG_OK);
+    struct cmd_result r;
+    ib_run(&r, home, "device", "remove", "cam", NULL);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "--yes");
+    CHECK(ib_path_is_dir(test_path("cli-rm/devices/cam")));
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "remove", "cam", "--yes", NULL);
+    CHECK_INT(r.status, 0);
+    CHECK(!ib_path_exists(test_path("cli-rm/devices/cam")));
+    cmd_result_free(&r);
+}
