@@ -59,5 +59,6 @@ void cli_print_usage(const struct cli_command *cmd);
 
 extern const struct cli_command cli_store_commands[];
 extern const struct cli_command cli_device_commands[];
+extern const struct cli_command cli_instance_commands[];
 
 #endif

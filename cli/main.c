@@ -17,7 +17,8 @@ static const char *const NOUN_HELP[][2] = {
     {"kernel", "kernels of the store (zImage files)"},
     {"fs", "host filesystems of the store (ext2/3/4 images)"},
     {"dtb", "device trees of the store"},
-    {"device", "devices: folders with config.yaml and rootfs/"},
+    {"device", "devices: folders with config.yaml and rootfs/; start, stop"},
+    {"instance", "running devices: console, wait, info, stop"},
 };
 
 static void print_main_usage(FILE *out)

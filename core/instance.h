@@ -61,7 +61,8 @@ struct instance_info {
     char *qmp_sock, *qga_sock, *console_sock, *console_log;
     pid_t pid;
     enum instance_state state;
-    char *dead_reason;    /* when DEAD: what the console or QEMU said last */
+    char *dead_reason;    /* when DEAD: one line, what the console or QEMU said last */
+    char *last_console;   /* when DEAD: the last console lines, or NULL */
     int64_t started_ms;   /* wall clock, ms since the epoch */
     struct instance_forward *forwards;
     size_t n_forwards;
