@@ -3,7 +3,9 @@
 
 #include <string.h>
 
-enum { ST_TEXT, ST_ESC, ST_CSI, ST_STRING, ST_STRING_ESC, ST_CHARSET };
+/* ST_CSI_SKIP swallows the rest of a CSI sequence that grew too long, up
+ * to its final byte, so none of it leaks out as text. */
+enum { ST_TEXT, ST_ESC, ST_CSI, ST_CSI_SKIP, ST_STRING, ST_STRING_ESC, ST_CHARSET };
 
 #define CSI_MAX_PARAMS 16
 
@@ -111,8 +113,10 @@ size_t termfilter_feed(struct termfilter *tf, const unsigned char *in, size_t le
                 if (c == ';' || c == ':')
                     tf->params++;
                 collect(tf, c);
-                if (tf->seq_len >= sizeof tf->seq)
+                if (tf->seq_len >= sizeof tf->seq || tf->params > CSI_MAX_PARAMS) {
                     drop(tf);
+                    tf->state = ST_CSI_SKIP;
+                }
             } else if (c == 0x1b) {
                 drop(tf);
                 collect(tf, c);
@@ -120,6 +124,12 @@ size_t termfilter_feed(struct termfilter *tf, const unsigned char *in, size_t le
             } else {
                 drop(tf); /* a control inside CSI: abandon the sequence */
             }
+            break;
+        case ST_CSI_SKIP:
+            if (c >= 0x40 && c <= 0x7e)
+                tf->state = ST_TEXT;
+            else if (c < 0x20 || c > 0x7e)
+                tf->state = ST_TEXT; /* broken sequence: resume text after it */
             break;
         case ST_STRING:
             if (c == 0x07)

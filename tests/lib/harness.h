@@ -64,7 +64,7 @@ bool test_failed(void);
     do {                                                                          \
         const char *sa_ = (a), *sb_ = (b);                                        \
         if (sa_ == NULL || sb_ == NULL || strcmp(sa_, sb_) != 0) {                \
-            test_fail(__FILE__, __LINE__, "%s is \"%s\", expected \"%s\"", #a,    \
+            test_fail(__FILE__, __LINE__, "%s is \"%.600s\", expected \"%.600s\"", #a,\
                       sa_ ? sa_ : "(null)", sb_ ? sb_ : "(null)");                \
             return;                                                               \
         }                                                                         \
