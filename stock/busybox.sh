@@ -14,7 +14,7 @@ stock_need dpkg-deb
 deb=$(stock_list_debs "$debdir/busybox.list" "$debdir")
 [ -n "$deb" ] || stock_die "busybox.list names no package"
 
-stock_say "busybox ${deb##*/}"
+stock_say "busybox $(dpkg-deb -f "$deb" Version)"
 rm -rf "$work/busybox.tmp"
 mkdir -p "$work/busybox.tmp/pkg"
 dpkg-deb -x "$deb" "$work/busybox.tmp/pkg"
@@ -22,7 +22,7 @@ bin=$work/busybox.tmp/pkg/bin/busybox
 [ -f "$bin" ] || stock_die "${deb##*/} has no bin/busybox"
 mv "$bin" "$work/busybox.tmp/busybox"
 rm -rf "$work/busybox.tmp/pkg"
-"$here/busybox-applets.sh" "$work/busybox.tmp/busybox" >"$work/busybox.tmp/applets"
+sh "$here/busybox-applets.sh" "$work/busybox.tmp/busybox" >"$work/busybox.tmp/applets"
 for must in sh init switch_root insmod mount chroot findfs cttyhack setsid udhcpc; do
     grep -q " $must\$" "$work/busybox.tmp/applets" ||
         stock_die "this busybox lacks the '$must' applet the images rely on"

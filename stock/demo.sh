@@ -21,12 +21,11 @@ root=$tmp/demo/rootfs
 rm -rf "$tmp"
 mkdir -p "$root"
 
-stock_say "demo: compiling demod"
+stock_say "demo device (demod, rootfs)"
 mkdir -p "$root/usr/bin"
 # shellcheck disable=SC2086 # cflags holds several options
 "$cc" $cflags -o "$root/usr/bin/demod" "$device/src/demod.c"
 
-stock_say "demo: rootfs"
 stock_install_busybox "$root" "$work/busybox/busybox" "$work/busybox/applets" hardlink
 for dir in proc sys dev tmp run root etc var/log; do
     mkdir -p "$root/$dir"
@@ -39,11 +38,13 @@ printf 'demo\n' >"$root/etc/hostname"
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' >"$root/etc/hosts"
 
 if [ -d "$device/rootfs-overlay" ]; then
-    cp -R -P --remove-destination --preserve=mode,timestamps "$device/rootfs-overlay/." "$root/"
+    stock_copy "$device/rootfs-overlay/." "$root/"
 fi
-[ -x "$root/piotr/init.sh" ] || stock_die "$device/rootfs-overlay/piotr/init.sh missing or not executable"
+[ -x "$root/piotr/init.sh" ] ||
+    stock_die "$device/rootfs-overlay/piotr/init.sh missing or not executable"
 if find "$root" -type l | grep -q .; then
-    stock_die "the demo rootfs must hold no symlinks (9P mapped-xattr): $(find "$root" -type l | head -n 3)"
+    stock_die "the demo rootfs must hold no symlinks (9P mapped-xattr):" \
+        "$(find "$root" -type l | head -n 3)"
 fi
 
 cp "$device/config.yaml" "$tmp/demo/config.yaml"

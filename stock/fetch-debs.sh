@@ -39,23 +39,32 @@ closure=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflic
     awk '/^[a-z0-9]/ { print }' | sort -u)
 [ -n "$closure" ] || stock_die "cannot resolve the dependencies of$qualified"
 
-# pkg -> the file name apt-get download gives it, and its expected checksum.
-: >"$work/index"
-for pkg in "$kernel" "busybox-static:$arch" $closure; do
-    apt-cache show --no-all-versions "$pkg" 2>/dev/null | awk -v pkg="$pkg" '
-        $1 == "Package:" { name = $2 }
-        $1 == "Version:" { version = $2 }
-        $1 == "Architecture:" { a = $2 }
-        $1 == "Size:" { size = $2 }
-        $1 == "SHA256:" { sha = $2 }
-        /^$/ { exit }
-        END {
-            if (name == "" || sha == "")
-                exit 1
+# name:arch -> the file name apt-get download gives it, and its size and
+# checksum. One apt-cache call for all: each call costs a second when apt
+# keeps no binary cache.
+packages="$kernel busybox-static:$arch $closure"
+# shellcheck disable=SC2086 # one argument per package
+apt-cache show --no-all-versions $packages >"$work/stanzas" 2>"$work/apt.log" || {
+    cat "$work/apt.log" >&2
+    stock_die "apt-cache show failed"
+}
+awk '
+    function flush() {
+        if (name != "") {
             gsub(":", "%3a", version)
-            printf "%s %s_%s_%s.deb %s %s\n", pkg, name, version, a, size, sha
-        }' >>"$work/index" || stock_die "apt-cache show $pkg failed"
-done
+            printf "%s:%s %s_%s_%s.deb %s %s\n", name, a, name, version, a, size, sha
+        }
+        name = ""
+    }
+    $1 == "Package:" { flush(); name = $2 }
+    $1 == "Version:" { version = $2 }
+    $1 == "Architecture:" { a = $2 }
+    $1 == "Size:" { size = $2 }
+    $1 == "SHA256:" { sha = $2 }
+    END { flush() }' "$work/stanzas" >"$work/index"
+# shellcheck disable=SC2086 # one line per package
+[ "$(wc -l <"$work/index")" -eq "$(printf '%s\n' $packages | wc -l)" ] ||
+    stock_die "apt-cache show did not describe exactly: $packages"
 
 missing=
 while read -r pkg deb size sha; do
@@ -70,8 +79,13 @@ done <"$work/index"
 
 count=$(wc -l <"$work/index")
 if [ -n "$missing" ]; then
+    # shellcheck disable=SC2086 # one argument per package
     set -- $missing
-    stock_say "downloading $# of $count packages"
+    if [ $# -eq "$count" ]; then
+        stock_say "downloading $# packages"
+    else
+        stock_say "downloading $# packages ($((count - $#)) cached)"
+    fi
     # apt-get download writes into the current directory and checks the
     # archive signatures and checksums itself.
     if ! (cd "$debdir" && apt-get download "$@") >"$work/apt.log" 2>&1; then

@@ -25,7 +25,6 @@ rm -rf "$tmp"
 mkdir -p "$tmp/pkgs"
 stock_make_merged_root "$tree"
 
-stock_say "hostfs: unpacking $(wc -l <"$debdir/hostfs.list") packages"
 stock_list_debs "$debdir/hostfs.list" "$debdir" >"$tmp/debs"
 while IFS= read -r deb; do
     dpkg-deb -x "$deb" "$tmp/pkgs"
@@ -34,7 +33,7 @@ done <"$tmp/debs"
 # Keep programs and libraries; leave out docs, service files for other init
 # systems, udev rules and glibc's iconv modules (6 MiB nothing here uses).
 pkgs=$tmp/pkgs
-rm -rf "$pkgs/usr/share" "$pkgs/lib/systemd" "$pkgs/lib/udev" "$pkgs/etc/init.d" \
+rm -rf "${pkgs:?}/usr/share" "$pkgs/lib/systemd" "$pkgs/lib/udev" "$pkgs/etc/init.d" \
     "$pkgs/usr/lib/arm-linux-gnueabihf/gconv" "$pkgs/etc/qemu"
 for prog in usr/sbin/qemu-ga usr/bin/gdbserver; do
     [ -x "$pkgs/$prog" ] || stock_die "no $prog in the hostfs packages"
@@ -52,7 +51,7 @@ for meta in modules.order modules.builtin modules.builtin.modinfo; do
     cp "$moddir/$meta" "$tree/usr/lib/modules/$release/"
 done
 depmod -b "$tree" "$release"
-stock_say "hostfs: $(wc -l <"$tmp/modules") modules"
+stock_say "hostfs tree: $(wc -l <"$tmp/debs") packages, $(wc -l <"$tmp/modules") modules"
 
 mkdir -p "$tree/dev" "$tree/proc" "$tree/sys" "$tree/run" "$tree/target" \
     "$tree/mnt" "$tree/root" "$tree/tmp" "$tree/var/log" "$tree/var/tmp" "$tree/etc"
@@ -66,6 +65,8 @@ used_kb=$(du -sk "$tree" | cut -f1)
 size_mb=$((used_kb * 3 / 2 / 1024 + 16))
 [ "$size_mb" -ge "$min_mb" ] || size_mb=$min_mb
 stock_say "hostfs image (${size_mb}M, $((used_kb / 1024))M used)"
+# (mke2fs -q still says "Creating regular file" unless the file exists)
+: >"$tmp/hostfs.ext2"
 fakeroot mke2fs -q -F -t ext2 -L ib-hostfs -m 0 -I 256 -d "$tree" "$tmp/hostfs.ext2" "${size_mb}M"
 e2fsck -fn "$tmp/hostfs.ext2" >"$tmp/fsck.log" 2>&1 || {
     cat "$tmp/fsck.log" >&2

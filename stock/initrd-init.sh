@@ -21,6 +21,8 @@ say() {
 
 rescue() {
     say "$*"
+    say "last kernel messages:"
+    dmesg | tail -n 8
     say "starting a rescue shell; exit it to retry the boot"
     setsid cttyhack sh -i
 }
@@ -34,8 +36,9 @@ mount_early() {
 }
 
 parse_cmdline() {
-    root=/dev/vda fstype= flags= mode=rw init=/sbin/init delay=5
-    for arg in $(cat /proc/cmdline); do
+    root=/dev/vda fstype='' flags='' mode=rw init=/sbin/init delay=5
+    read -r cmdline </proc/cmdline
+    for arg in $cmdline; do
         case $arg in
         root=*) root=${arg#root=} ;;
         rootfstype=*) fstype=${arg#rootfstype=} ;;
@@ -51,15 +54,15 @@ parse_cmdline() {
     esac
 }
 
+# /etc/initrd-modules: "PATH NAME" lines in load order, NAME being the name
+# the module gets in /sys/module (precomputed: every fork costs here).
 load_modules() {
     release=$(uname -r)
     failed=
-    while read -r module; do
+    while read -r module name; do
         [ -n "$module" ] || continue
-        name=${module##*/}
-        name=${name%.ko}
         # Already there (built in, or loaded before a retry)?
-        [ -d "/sys/module/$(echo "$name" | tr - _)" ] && continue
+        [ -d "/sys/module/$name" ] && continue
         insmod "/lib/modules/$release/$module" || failed="$failed $name"
     done </etc/initrd-modules
     [ -z "$failed" ] || say "could not load:$failed"
@@ -82,6 +85,8 @@ find_root() {
 }
 
 mount_root() {
+    # Mounted by hand from the rescue shell?
+    grep -q ' /newroot ' /proc/mounts && return 0
     opts=$mode${flags:+,$flags}
     if [ "$fstype" = 9p ]; then
         mount -t 9p -o "trans=virtio,version=9p2000.L,$opts" "$root" /newroot ||
@@ -103,6 +108,9 @@ mount_root() {
 }
 
 mount_early
+# Module loading would fill the console with kernel messages (the host
+# system turns them off too); rescue() shows the last ones if something fails.
+dmesg -n 1
 parse_cmdline
 load_modules
 

@@ -26,8 +26,11 @@ stock_install_busybox "$tree" "$work/busybox/busybox" "$work/busybox/applets" me
 
 # shellcheck disable=SC2086 # one argument per module name
 stock_copy_modules "$work/kernel/lib/modules/$release" "$tree/usr/lib/modules/$release" \
-    $modules >"$tree/etc/initrd-modules"
-stock_say "initrd: $(wc -l <"$tree/etc/initrd-modules") modules"
+    $modules >"$work/initrd.tmp/modules"
+# /init wants "PATH NAME", NAME as in /sys/module (dashes become underscores).
+awk '{ n = $0; sub(/.*\//, "", n); sub(/\.ko$/, "", n); gsub("-", "_", n); print $0, n }' \
+    "$work/initrd.tmp/modules" >"$tree/etc/initrd-modules"
+stock_say "initrd ($(wc -l <"$tree/etc/initrd-modules") modules)"
 
 cp "$here/initrd-init.sh" "$tree/init"
 chmod 0755 "$tree/init"

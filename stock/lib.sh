@@ -55,6 +55,12 @@ stock_list_debs() {
     done <"$1"
 }
 
+# stock_copy SRC DEST: copy a tree keeping modes, times, symlinks and hard
+# links, replacing existing files (never writing through a link).
+stock_copy() {
+    cp -R -P --remove-destination --preserve=mode,timestamps,links "$1" "$2"
+}
+
 # stock_merge_usr SRC DEST: copy the tree SRC into DEST with a merged /usr:
 # top-level bin, sbin and lib go to usr/bin, usr/sbin and usr/lib, which DEST
 # already has with the bin -> usr/bin style links (see stock_make_merged_root).
@@ -66,10 +72,10 @@ stock_merge_usr() {
         case $name in
         bin | sbin | lib)
             mkdir -p "$2/usr/$name"
-            cp -R -P --remove-destination --preserve=mode,timestamps,links "$entry/." "$2/usr/$name/"
+            stock_copy "$entry/." "$2/usr/$name/"
             ;;
         *)
-            cp -R -P --remove-destination --preserve=mode,timestamps,links "$entry" "$2/"
+            stock_copy "$entry" "$2/"
             ;;
         esac
     done
@@ -116,7 +122,7 @@ stock_install_busybox() {
         merged)
             dest=$root/usr/$sub/$name
             [ -e "$dest" ] || [ -L "$dest" ] && continue
-            if [ $sub = bin ]; then
+            if [ "$sub" = bin ]; then
                 ln -s busybox "$dest"
             else
                 ln -s ../bin/busybox "$dest"

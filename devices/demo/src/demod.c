@@ -31,8 +31,8 @@
 #include <unistd.h>
 
 #define DEMOD_DEFAULT_PORT 80
-#define DEMOD_REQUEST_MAX 4096  /* bytes of request head kept */
-#define DEMOD_TIMEOUT_SEC 5     /* a silent client cannot stall the server longer */
+#define DEMOD_REQUEST_MAX 4096 /* bytes of request head kept */
+#define DEMOD_TIMEOUT_SEC 5    /* a silent client cannot stall the server longer */
 #define DEMOD_METHOD_MAX 16
 #define DEMOD_TARGET_MAX 256
 
@@ -230,7 +230,7 @@ static int demod_listen(unsigned short port)
 int main(int argc, char **argv)
 {
     static char request[DEMOD_REQUEST_MAX];
-    struct timeval timeout = { DEMOD_TIMEOUT_SEC, 0 };
+    struct timeval timeout = {DEMOD_TIMEOUT_SEC, 0};
     unsigned long port = DEMOD_DEFAULT_PORT;
     int listen_fd;
 
