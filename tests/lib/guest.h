@@ -1,0 +1,43 @@
+/*
+ * guest.h - what real-guest tests share: a store with the stock images,
+ * started instances that are always stopped at exit, HTTP through a
+ * forward, and the serial console driven over its socket.
+ */
+#ifndef TEST_GUEST_H
+#define TEST_GUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A fresh $IOTBENCH_HOME under the test's temporary folder with the stock
+ * kernel, initrd, host filesystem and demo device registered (from
+ * build/stock, made by `make stock-images`). Returns its path. */
+const char *guest_home(void);
+
+/* A port offset under which the demo's forward (8080 + offset) is free. */
+int guest_free_offset(void);
+
+/* `iotbench device start DEVICE NAME --port-offset N [extra...]`; the
+ * instance is stopped (--now) when the test binary ends. Returns the exit
+ * status; the CLI's stderr goes to err (may be NULL). */
+int guest_start(const char *home, const char *device, const char *name, int offset,
+                const char *extra, char **err);
+void guest_stop_at_exit(const char *home, const char *name);
+
+/* GET path from 127.0.0.1:port; the whole response (malloc'd) or NULL. */
+char *guest_http_get(int port, const char *path, int timeout_ms);
+
+/* Connects to an instance's console socket, sends input (may be NULL) and
+ * reads until want appears or timeout; returns true when it did. The
+ * bytes read are returned in *seen when not NULL (malloc'd). */
+bool guest_console_expect(const char *home, const char *name, const char *input,
+                          const char *want, int timeout_ms, char **seen);
+
+/* The path of a file of the instance's runtime folder. */
+const char *guest_run_file(const char *home, const char *name, const char *file);
+
+/* True when the pid is alive and not a zombie. */
+bool guest_pid_alive(int pid);
+int guest_pid_of(const char *home, const char *name);
+
+#endif
