@@ -59,6 +59,7 @@ void cli_print_usage(const struct cli_command *cmd);
 
 extern const struct cli_command cli_store_commands[];
 extern const struct cli_command cli_device_commands[];
+extern const struct cli_command cli_package_commands[];
 extern const struct cli_command cli_instance_commands[];
 
 #endif

@@ -5,10 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "core/device.h"
 #include "core/util.h"
+#include "core/warm.h"
 
 static json_t *choice_json(const struct device_choice *c)
 {
@@ -135,6 +137,32 @@ static void print_warnings(const struct config *cfg)
         fprintf(stderr, "iotbench: warning: %s\n", cfg->warnings[i]);
 }
 
+/* The warm state: what it costs on disk and whether a start will use it. */
+static void print_warm(const struct store *st, const struct device *dev,
+                       const struct device_resolution *res)
+{
+    struct warm_state w;
+    char *notice = NULL;
+    long long bytes = warm_bytes(st, dev->alias);
+    char size[32];
+    cli_format_size(bytes, size, sizeof size);
+    if (warm_find(st, dev, res, &w, &notice, NULL) == 1) {
+        char date[64];
+        time_t t = (time_t)(w.made_ms / 1000);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm);
+        printf("  warm     %s, made %s, level %s: starts restore it\n", size, date,
+               instance_ready_name(w.level));
+        warm_state_free(&w);
+    } else if (bytes > 0) {
+        printf("  warm     %s, stale: %s\n", size, notice ? notice : "unusable");
+    } else {
+        printf("  warm     none (iotbench device warm %s makes one)\n", dev->alias);
+    }
+    free(notice);
+}
+
 /* check and info share loading and resolving; info adds the config. */
 static int show_device(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv,
                        bool full)
@@ -155,8 +183,10 @@ static int show_device(struct cli_ctx *ctx, const struct cli_command *cmd, int a
     if (json) {
         json_t *o = json_pack("{s:s, s:s, s:b, s:o}", "alias", dev->alias, "path", dev->dir,
                               "ok", ok, "resolution", resolution_json(&res));
-        if (full)
+        if (full) {
             json_object_set_new(o, "config", config_json(dev->cfg));
+            json_object_set_new(o, "warm_bytes", json_integer(warm_bytes(st, dev->alias)));
+        }
         cli_print_json(o);
     } else {
         const struct config *cfg = dev->cfg;
@@ -177,6 +207,8 @@ static int show_device(struct cli_ctx *ctx, const struct cli_command *cmd, int a
                        cfg->redirects[i].host_port, cfg->redirects[i].guest_port);
         }
         print_resolution(&res);
+        if (full && ok)
+            print_warm(st, dev, &res);
         printf("%s\n", ok ? "ready to start" : "cannot start: a part is missing");
     }
     device_resolution_free(&res);

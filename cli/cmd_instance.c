@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "core/instance.h"
 #include "core/qemu_argv.h"
 #include "core/util.h"
+#include "core/warm.h"
 
 static int parse_int(struct cli_ctx *ctx, const char *opt, const char *s, int min, int max,
                      int *out)
@@ -63,6 +65,7 @@ static json_t *info_json(const struct instance_info *in)
                           in->qga_sock, "forwards", fw, "argv", argv);
     if (in->gdbstub_port)
         json_object_set_new(o, "gdbstub_port", json_integer(in->gdbstub_port));
+    json_object_set_new(o, "warm_made_ms", json_integer(in->warm_made_ms));
     if (in->dead_reason)
         json_object_set_new(o, "dead_reason", json_string(in->dead_reason));
     if (in->last_console)
@@ -82,19 +85,20 @@ static void print_forwards(const struct instance_info *in, char *buf, size_t cap
 static int cmd_start(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
     const char *offset = NULL, *wait = NULL, *timeout = NULL, *gdbstub = NULL, *target = NULL,
-               *json = NULL;
+               *json = NULL, *cold = NULL;
     const struct cli_opt opts[] = {
         {"--port-offset", true, &offset}, {"--wait", true, &wait},
         {"--timeout", true, &timeout},    {"--gdbstub", false, &gdbstub},
         {"--target", false, &target},     {"--json", false, &json},
-        {NULL, false, NULL}};
+        {"--cold", false, &cold},         {NULL, false, NULL}};
     char *pos[2];
     int n;
     int rc = cli_parse(ctx, cmd, argc, argv, opts, pos, 1, 2, &n);
     if (rc != 0)
         return rc < 0 ? -1 : 0;
     struct instance_start_opts o = {.name = n > 1 ? pos[1] : NULL, .timeout_ms = 60000,
-                                    .gdbstub = gdbstub != NULL, .start_target = target != NULL};
+                                    .gdbstub = gdbstub != NULL, .start_target = target != NULL,
+                                    .cold = cold != NULL};
     int secs = 60;
     if ((offset && parse_int(ctx, "--port-offset", offset, -65535, 65535, &o.port_offset) < 0) ||
         (timeout && parse_int(ctx, "--timeout", timeout, 1, 86400, &secs) < 0) ||
@@ -103,18 +107,32 @@ static int cmd_start(struct cli_ctx *ctx, const struct cli_command *cmd, int arg
     o.timeout_ms = secs * 1000;
     struct store *st = cli_store(ctx);
     struct instance_info info;
+    int64_t t0 = ib_now_ms();
     if (st == NULL || instance_start(st, pos[0], &o, &info, &ctx->err) < 0) {
-        if (st && info.name)
+        if (st && info.notice)
+            fprintf(stderr, "iotbench: %s\n", info.notice);
+        if (st)
             instance_info_free(&info);
         return -1;
     }
+    if (info.notice)
+        fprintf(stderr, "iotbench: %s\n", info.notice);
     if (json) {
         cli_print_json(info_json(&info));
     } else {
         char fw[512];
         print_forwards(&info, fw, sizeof fw);
-        printf("%s started (device %s, pid %d%s%s)\n", info.name, info.device, (int)info.pid,
-               fw[0] ? ", forwards " : "", fw);
+        char made[64] = "";
+        if (info.warm_made_ms) {
+            time_t t = (time_t)(info.warm_made_ms / 1000);
+            struct tm tm;
+            localtime_r(&t, &tm);
+            strftime(made, sizeof made, "%Y-%m-%d %H:%M:%S", &tm);
+        }
+        printf("%s started %s%s%s in %.2f s (device %s, pid %d%s%s)\n", info.name,
+               info.warm_made_ms ? "warm, from the state made " : "cold", made,
+               info.warm_made_ms ? "," : "", (double)(ib_now_ms() - t0) / 1000, info.device,
+               (int)info.pid, fw[0] ? ", forwards " : "", fw);
     }
     instance_info_free(&info);
     return 0;
@@ -289,13 +307,53 @@ static int cmd_target_start(struct cli_ctx *ctx, const struct cli_command *cmd, 
     return rc;
 }
 
+static void print_progress(const char *line, void *arg)
+{
+    (void)arg;
+    printf("[warm] %s\n", line);
+    fflush(stdout);
+}
+
+static int cmd_warm(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
+{
+    const char *level = NULL, *clear = NULL;
+    const struct cli_opt opts[] = {{"--level", true, &level}, {"--clear", false, &clear},
+                                   {NULL, false, NULL}};
+    char *pos[1];
+    int rc = cli_parse(ctx, cmd, argc, argv, opts, pos, 1, 1, NULL);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    struct store *st = cli_store(ctx);
+    if (st == NULL)
+        return -1;
+    if (clear) {
+        long long bytes = warm_bytes(st, pos[0]);
+        if (warm_clear(st, pos[0], &ctx->err) < 0)
+            return -1;
+        printf("warm state of %s removed (%.1f MiB freed)\n", pos[0],
+               (double)bytes / (1024 * 1024));
+        return 0;
+    }
+    enum instance_ready want = INSTANCE_READY_TARGET;
+    if (level && (instance_ready_parse(level, &want) < 0 ||
+                  (want != INSTANCE_READY_AGENT && want != INSTANCE_READY_TARGET)))
+        return ib_err(&ctx->err, IB_EINPUT, "--level expects agent or target, got \"%s\"",
+                      level);
+    return warm_make(st, pos[0], want, print_progress, NULL, &ctx->err) < 0 ? -1 : 0;
+}
+
 int cli_console_run(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv);
+int cli_snapshot_run(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv);
 
 const struct cli_command cli_instance_commands[] = {
     {"device", "start",
      "DEVICE [INSTANCE] [--port-offset N] [--wait kernel|banner|agent|target] [--timeout S] "
-     "[--target] [--gdbstub] [--json]",
-     "boot an instance of a device; returns once QEMU runs, or at the --wait level", cmd_start},
+     "[--target] [--gdbstub] [--cold] [--json]",
+     "start an instance (from the warm state when valid; --cold boots); returns once QEMU runs, "
+     "or at the --wait level", cmd_start},
+    {"device", "warm", "DEVICE [--level agent|target] | DEVICE --clear",
+     "boot a device once and save it, so later starts restore it in a fraction of a second",
+     cmd_warm},
     {"device", "running", "[--json]", "list the running instances (alias: instance list)",
      cmd_running},
     {"device", "stop", "INSTANCE... | --all [--now] [--timeout S]",
@@ -310,6 +368,8 @@ const struct cli_command cli_instance_commands[] = {
     {"instance", "target-start", "INSTANCE",
      "start the device's services (target-start --background through the agent)",
      cmd_target_start},
+    {"instance", "snapshot", "INSTANCE save|load|delete NAME | INSTANCE list [--json]",
+     "save, restore, list or delete snapshots of a running instance", cli_snapshot_run},
     {"instance", "console", "INSTANCE [--no-replay]",
      "attach the serial console to this terminal (detach with Ctrl-])", cli_console_run},
     {NULL, NULL, NULL, NULL, NULL},

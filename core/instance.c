@@ -29,8 +29,10 @@
 #include "core/ports.h"
 #include "core/qemu_argv.h"
 #include "core/qga.h"
+#include "core/spawn.h"
 #include "core/qmp.h"
 #include "core/util.h"
+#include "core/warm.h"
 
 #define META_FILE "meta.json"
 #define ERR_FILE "qemu.err"
@@ -38,50 +40,14 @@
 #define CONSOLE_SCAN_MAX (4u << 20)
 #define BANNER_TEXT "Host system ready"
 #define TARGET_MARKER "/run/iotbench/target-started"
+#define INSTANCE_TARGET_BASE "target-base.ext2"
+#define INSTANCE_SD_BASE "sd-base.ext2"
 
 /* --- small helpers ------------------------------------------------------- */
 
 static char *run_path(const char *dir, const char *name)
 {
     return ib_path_join(dir, name);
-}
-
-/* Runs a helper program (qemu-img, mke2fs) directly, no shell; its
- * messages go to errlog so a failure can be explained. */
-static int run_tool(char *const argv[], const char *errlog, struct ib_error *err)
-{
-    pid_t pid = fork();
-    if (pid < 0)
-        return ib_err_sys(err, IB_EFAIL, "fork");
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDWR);
-        int log = open(errlog, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        dup2(devnull, 0);
-        dup2(devnull, 1);
-        dup2(log >= 0 ? log : devnull, 2);
-        umask(077); /* overlays and images are the owner's only */
-        execvp(argv[0], argv);
-        dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
-        return 0;
-    char *log = NULL;
-    ib_read_file(errlog, 1 << 16, &log, NULL, NULL);
-    const char *last = log ? log : "";
-    /* The last non-empty line says what went wrong. */
-    size_t len = strlen(last);
-    while (len > 0 && last[len - 1] == '\n')
-        len--;
-    size_t start = len;
-    while (start > 0 && last[start - 1] != '\n')
-        start--;
-    ib_err(err, IB_EFAIL, "%s failed: %.*s", argv[0], (int)(len - start), last + start);
-    free(log);
-    return -1;
 }
 
 static bool pid_is_our_qemu(pid_t pid, const char *name)
@@ -122,10 +88,11 @@ static int write_meta(const struct instance_info *info, struct ib_error *err)
     }
     for (size_t i = 0; i < info->argc; i++)
         json_array_append_new(argv, json_string(info->argv[i]));
-    json_t *o = json_pack("{s:i, s:s, s:s, s:i, s:I, s:i, s:o, s:o}", "format", 1, "name",
+    json_t *o = json_pack("{s:i, s:s, s:s, s:i, s:I, s:i, s:I, s:o, s:o}", "format", 1, "name",
                           info->name, "device", info->device, "pid", (int)info->pid, "started_ms",
                           (json_int_t)info->started_ms, "gdbstub_port", info->gdbstub_port,
-                          "forwards", fw, "argv", argv);
+                          "warm_made_ms", (json_int_t)info->warm_made_ms, "forwards", fw, "argv",
+                          argv);
     char *text = json_dumps(o, JSON_INDENT(2));
     json_decref(o);
     char *path = run_path(info->dir, META_FILE);
@@ -163,6 +130,7 @@ static int read_meta(const struct store *st, const char *name, struct instance_i
     info->pid = (pid_t)json_integer_value(json_object_get(o, "pid"));
     info->started_ms = (int64_t)json_integer_value(json_object_get(o, "started_ms"));
     info->gdbstub_port = (int)json_integer_value(json_object_get(o, "gdbstub_port"));
+    info->warm_made_ms = (int64_t)json_integer_value(json_object_get(o, "warm_made_ms"));
     json_t *fw = json_object_get(o, "forwards"), *argv = json_object_get(o, "argv"), *v;
     size_t i;
     info->forwards = xcalloc(json_array_size(fw) + 1, sizeof *info->forwards);
@@ -199,6 +167,7 @@ void instance_info_free(struct instance_info *info)
     free(info->console_log);
     free(info->dead_reason);
     free(info->last_console);
+    free(info->notice);
     free(info->forwards);
     if (info->argv)
         for (size_t i = 0; i < info->argc; i++)
@@ -377,7 +346,8 @@ static bool target_started(const struct instance_info *info, int timeout_ms)
     return true;
 }
 
-enum instance_ready instance_readiness(const struct instance_info *info)
+/* How far the console says the boot went. */
+static enum instance_ready console_level(const struct instance_info *info)
 {
     char *log = NULL;
     size_t len = 0;
@@ -386,10 +356,17 @@ enum instance_ready instance_readiness(const struct instance_info *info)
         return INSTANCE_READY_NONE;
     }
     enum instance_ready level = INSTANCE_READY_KERNEL;
-    if (memmem(log, len, BANNER_TEXT, strlen(BANNER_TEXT)) ||
-        memmem(log, len, "[Host]# ", 8))
+    if (memmem(log, len, BANNER_TEXT, strlen(BANNER_TEXT)) || memmem(log, len, "[Host]# ", 8))
         level = INSTANCE_READY_BANNER;
     free(log);
+    return level;
+}
+
+enum instance_ready instance_readiness(const struct instance_info *info)
+{
+    /* A restored guest booted long ago: its console log starts after the
+     * banner, so only the agent and the target tell. */
+    enum instance_ready level = info->warm_made_ms ? INSTANCE_READY_BANNER : console_level(info);
     if (level == INSTANCE_READY_BANNER && qga_ping(info->qga_sock, 500, NULL) == 0) {
         level = INSTANCE_READY_AGENT;
         if (target_started(info, 1000))
@@ -544,22 +521,57 @@ static int make_ext2(const char *dir, const char *src, const char *image, const 
     char *log = run_path(dir, ERR_FILE);
     char *argv[] = {"mke2fs", "-q", "-F", "-t", "ext2", "-L", (char *)label, "-d", (char *)src,
                     img, size, NULL};
-    int rc = run_tool(argv, log, err);
+    int rc = spawn_tool(argv, log, err);
     free(img);
     free(log);
     return rc;
 }
 
-static int make_overlay(const char *dir, const char *hostfs, struct ib_error *err)
+/* A qcow2 layer `name` in dir over base (whose format is base_fmt). */
+static int make_layer(const char *dir, const char *name, const char *base, const char *base_fmt,
+                      struct ib_error *err)
 {
-    char *overlay = run_path(dir, QEMU_OVERLAY);
+    char *layer = run_path(dir, name);
     char *log = run_path(dir, ERR_FILE);
-    char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b",
-                    (char *)hostfs, overlay, NULL};
-    int rc = run_tool(argv, log, err);
-    free(overlay);
+    char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", (char *)base_fmt, "-b",
+                    (char *)base, layer, NULL};
+    int rc = spawn_tool(argv, log, err);
+    free(layer);
     free(log);
     return rc;
+}
+
+/* An extra disk (embedded rootfs, SD card): cold, an ext2 image of the
+ * folder under a qcow2 layer; warm, a layer over the warm state's copy. */
+static int make_extra_disk(const char *dir, const char *folder, const char *warm_base,
+                           const char *layer, const char *base_name, const char *label,
+                           struct ib_error *err)
+{
+    if (warm_base)
+        return make_layer(dir, layer, warm_base, "qcow2", err);
+    if (make_ext2(dir, folder, base_name, label, err) < 0)
+        return -1;
+    char *base = run_path(dir, base_name);
+    int rc = make_layer(dir, layer, base, "raw", err);
+    free(base);
+    return rc;
+}
+
+static int make_disks(const struct instance_info *info, const struct device *dev,
+                      const struct device_resolution *res, const struct warm_state *warm,
+                      struct ib_error *err)
+{
+    if (make_layer(info->dir, QEMU_OVERLAY, warm ? warm->disk : res->hostfs.path,
+                   warm ? "qcow2" : "raw", err) < 0)
+        return -1;
+    if (dev->cfg->guestfs == CONFIG_GUESTFS_EMBED &&
+        make_extra_disk(info->dir, res->rootfs.path, warm ? warm->target : NULL,
+                        QEMU_TARGET_IMAGE, INSTANCE_TARGET_BASE, QEMU_TARGET_LABEL, err) < 0)
+        return -1;
+    if (res->sd.path && make_extra_disk(info->dir, res->sd.path, warm ? warm->sd : NULL,
+                                        QEMU_SD_IMAGE, INSTANCE_SD_BASE, QEMU_SD_LABEL, err) < 0)
+        return -1;
+    return 0;
 }
 
 /* Starts QEMU with the runtime folder as working directory; -daemonize
@@ -629,31 +641,24 @@ static void copy_forwards(struct instance_info *info, const struct config *cfg, 
 }
 
 /* Everything of a start that happens inside the new runtime folder. */
-static int start_in_folder(const struct store *st, const struct device *dev,
-                           const struct device_resolution *res,
-                           const struct instance_start_opts *opts, struct instance_info *info,
-                           struct ib_error *err)
+static int start_in_folder(const struct device *dev, const struct device_resolution *res,
+                           const struct warm_state *warm, const struct instance_start_opts *opts,
+                           struct instance_info *info, struct ib_error *err)
 {
     const struct config *cfg = dev->cfg;
-    if (make_overlay(info->dir, res->hostfs.path, err) < 0)
-        return -1;
-    if (cfg->guestfs == CONFIG_GUESTFS_EMBED &&
-        make_ext2(info->dir, res->rootfs.path, QEMU_TARGET_IMAGE, QEMU_TARGET_LABEL, err) < 0)
-        return -1;
-    if (res->sd.path && make_ext2(info->dir, res->sd.path, QEMU_SD_IMAGE, QEMU_SD_LABEL, err) < 0)
+    if (make_disks(info, dev, res, warm, err) < 0)
         return -1;
     if (opts->gdbstub && (info->gdbstub_port = ports_pick_free()) == 0)
         return ib_err(err, IB_EFAIL, "cannot find a free port for the gdbstub");
     struct qemu_argv_input in = {
-        .cfg = cfg, .instance = info->name, .kernel = res->kernel.path,
+        .cfg = cfg, .instance = info->name, .dir = info->dir, .kernel = res->kernel.path,
         .initrd = res->initrd.path, .dtb = res->dtb.path, .rootfs = res->rootfs.path,
         .has_sd = res->sd.path != NULL, .port_offset = opts->port_offset,
         .gdbstub_port = info->gdbstub_port, .mapped_xattr = geteuid() != 0,
-        .binary = getenv("IOTBENCH_QEMU"),
+        .binary = getenv("IOTBENCH_QEMU"), .incoming_file = warm ? warm->ram : NULL,
     };
     if (qemu_argv_build(&in, &info->argv, &info->argc, err) < 0)
         return -1;
-    (void)st;
     copy_forwards(info, cfg, opts->port_offset);
     if (spawn_qemu(info, dev->alias, &info->pid, err) < 0)
         return -1;
@@ -668,8 +673,51 @@ static int start_in_folder(const struct store *st, const struct device *dev,
     }
     info->started_ms = ib_wall_ms();
     info->state = INSTANCE_RUNNING;
+    info->warm_made_ms = warm ? warm->made_ms : 0;
     if (write_meta(info, err) < 0) {
         kill(info->pid, SIGKILL);
+        return -1;
+    }
+    return 0;
+}
+
+/* Waits for the level asked, running target-start on the way when the
+ * caller wants the device's services and nothing started them yet. */
+static int reach_level(struct instance_info *out, const struct instance_start_opts *opts,
+                       bool start_target, struct ib_error *err)
+{
+    int timeout = opts->timeout_ms > 0 ? opts->timeout_ms : 60000;
+    enum instance_ready want = opts->wait;
+    if (start_target) {
+        if (instance_wait(out, INSTANCE_READY_AGENT, timeout, err) < 0 ||
+            instance_start_target(out, 10000, err) < 0)
+            return -1;
+    }
+    if (want > INSTANCE_READY_NONE)
+        return instance_wait(out, want, timeout, err);
+    return 0;
+}
+
+/* Folder, disks, QEMU; on failure nothing of the instance is left. */
+static int create_instance(const struct store *st, const struct device *dev,
+                           const struct device_resolution *res, const struct warm_state *warm,
+                           const struct instance_start_opts *opts, struct instance_info *out,
+                           struct ib_error *err)
+{
+    char name[80];
+    if (choose_name(st, opts->name, name, sizeof name, err) < 0)
+        return -1;
+    out->name = xstrdup(name);
+    out->device = xstrdup(dev->alias);
+    out->dir = ib_path_join(st->run, name);
+    fill_paths(out);
+    /* mkdir is the lock: two starts of the same name cannot both win. */
+    if (mkdir(out->dir, 0700) < 0)
+        return errno == EEXIST
+            ? ib_err(err, IB_ECONFLICT, "an instance named %s exists already", name)
+            : ib_err_sys(err, IB_EFAIL, "cannot create %s", out->dir);
+    if (start_in_folder(dev, res, warm, opts, out, err) < 0) {
+        ib_rm_rf(out->dir, NULL);
         return -1;
     }
     return 0;
@@ -687,44 +735,27 @@ int instance_start(const struct store *st, const char *device,
     if (device_load(st, device, &dev, err) < 0)
         return -1;
     struct device_resolution res;
-    if (device_resolve(st, dev, &res, err) < 0 ||
-        check_ports(st, dev->cfg, opts->port_offset, err) < 0 || check_taps(dev->cfg, err) < 0) {
-        device_resolution_free(&res);
-        device_free(dev);
-        return -1;
-    }
-    char name[80];
-    int rc = choose_name(st, opts->name, name, sizeof name, err);
-    if (rc == 0) {
-        out->name = xstrdup(name);
-        out->device = xstrdup(device);
-        out->dir = ib_path_join(st->run, name);
-        fill_paths(out);
-        /* mkdir is the lock: two starts of the same name cannot both win. */
-        if (mkdir(out->dir, 0700) < 0)
-            rc = errno == EEXIST
-                ? ib_err(err, IB_ECONFLICT, "an instance named %s exists already", name)
-                : ib_err_sys(err, IB_EFAIL, "cannot create %s", out->dir);
-        else if ((rc = start_in_folder(st, dev, &res, opts, out, err)) < 0)
-            ib_rm_rf(out->dir, NULL);
-    }
+    struct warm_state warm = {0};
+    int found = 0, rc = -1;
+    if (device_resolve(st, dev, &res, err) == 0 &&
+        check_ports(st, dev->cfg, opts->port_offset, err) == 0 && check_taps(dev->cfg, err) == 0 &&
+        (opts->cold || (found = warm_find(st, dev, &res, &warm, &out->notice, err)) >= 0))
+        rc = create_instance(st, dev, &res, found == 1 ? &warm : NULL, opts, out, err);
     device_resolution_free(&res);
     device_free(dev);
-    if (rc == 0 && opts->wait > INSTANCE_READY_NONE) {
-        int timeout = opts->timeout_ms > 0 ? opts->timeout_ms : 60000;
-        enum instance_ready first = opts->start_target && opts->wait > INSTANCE_READY_AGENT
-                                        ? INSTANCE_READY_AGENT : opts->wait;
-        rc = instance_wait(out, first, timeout, err);
-        if (rc == 0 && opts->start_target)
-            rc = instance_start_target(out, 10000, err);
-        if (rc == 0 && opts->wait > first)
-            rc = instance_wait(out, opts->wait, timeout, err);
-    } else if (rc == 0 && opts->start_target) {
-        rc = instance_wait(out, INSTANCE_READY_AGENT, opts->timeout_ms > 0 ? opts->timeout_ms
-                                                                        : 60000, err);
-        if (rc == 0)
-            rc = instance_start_target(out, 10000, err);
+    bool start_target = opts->start_target;
+    if (rc == 0 && found == 1) {
+        /* A restored guest: its clock, its shares and maybe its services. */
+        bool services_wanted = start_target || warm.level == INSTANCE_READY_TARGET;
+        struct warm_state w = warm;
+        w.level = services_wanted && !warm.services_saved ? INSTANCE_READY_TARGET
+                                                          : INSTANCE_READY_AGENT;
+        rc = warm_after_restore(out, &w, err);
+        start_target = false;
     }
+    warm_state_free(&warm);
+    if (rc == 0)
+        rc = reach_level(out, opts, start_target, err);
     if (rc < 0 && out->name == NULL)
         instance_info_free(out);
     return rc;

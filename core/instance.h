@@ -67,6 +67,8 @@ struct instance_info {
     struct instance_forward *forwards;
     size_t n_forwards;
     int gdbstub_port;     /* QEMU's own gdbstub on 127.0.0.1, 0 when not asked */
+    int64_t warm_made_ms; /* restored from a warm state made then; 0: cold boot */
+    char *notice;         /* from the start: why a warm state was not used, or NULL */
     char **argv;          /* the exact QEMU command line */
     size_t argc;
 };
@@ -78,6 +80,7 @@ struct instance_start_opts {
     int timeout_ms;            /* for wait; default 60000 */
     bool gdbstub;              /* also start QEMU's gdbstub on a free loopback port */
     bool start_target;         /* run target-start --background once the agent answers */
+    bool cold;                 /* boot even when the device has a valid warm state */
 };
 
 int instance_start(const struct store *st, const char *device,

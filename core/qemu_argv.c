@@ -45,6 +45,27 @@ static char *opt_escape(const char *s)
     return out;
 }
 
+/* 'text' with embedded quotes as '\'' : safe as one sh word. */
+static char *shell_quote(const char *text)
+{
+    size_t n = 2;
+    for (const char *p = text; *p; p++)
+        n += *p == '\'' ? 4 : 1;
+    char *out = xmalloc(n + 1), *o = out;
+    *o++ = '\'';
+    for (const char *p = text; *p; p++) {
+        if (*p == '\'') {
+            memcpy(o, "'\\''", 4);
+            o += 4;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o++ = '\'';
+    *o = '\0';
+    return out;
+}
+
 static const char *virtio_suffix(const struct config *cfg)
 {
     return cfg->virtio == CONFIG_VIRTIO_PCI ? "pci" : "device";
@@ -79,10 +100,13 @@ static void add_machine(struct argv_buf *b, const struct qemu_argv_input *in)
 }
 
 static void add_disk(struct argv_buf *b, const struct qemu_argv_input *in, const char *id,
-                     const char *file, const char *format)
+                     const char *file, const char *node)
 {
     const struct config *cfg = in->cfg;
-    add2(b, "-drive", xasprintf("if=none,file=%s,format=%s,id=%s", file, format, id));
+    char *dir = opt_escape(in->dir);
+    add2(b, "-drive", xasprintf("if=none,file=%s/%s,format=qcow2,id=%s,node-name=%s", dir, file,
+                                id, node));
+    free(dir);
     if (cfg->drive_type == CONFIG_DRIVE_SCSI)
         add2(b, "-device", xasprintf("scsi-hd,drive=%s,bus=scsi0.0", id));
     else if (cfg->drive_type == CONFIG_DRIVE_PCI)
@@ -103,13 +127,13 @@ static void add_disks(struct argv_buf *b, const struct qemu_argv_input *in)
     if (cfg->drive_type == CONFIG_DRIVE_SCSI)
         add2(b, "-device", xasprintf("virtio-scsi-%s,id=scsi0", virtio_suffix(cfg)));
     if (!mmio)
-        add_disk(b, in, "hostfs", QEMU_OVERLAY, "qcow2");
+        add_disk(b, in, "hostfs", QEMU_OVERLAY, QEMU_NODE_HOSTFS);
     if (embed)
-        add_disk(b, in, "target", QEMU_TARGET_IMAGE, "raw");
+        add_disk(b, in, "target", QEMU_TARGET_IMAGE, QEMU_NODE_TARGET);
     if (in->has_sd)
-        add_disk(b, in, "sd", QEMU_SD_IMAGE, "raw");
+        add_disk(b, in, "sd", QEMU_SD_IMAGE, QEMU_NODE_SD);
     if (mmio)
-        add_disk(b, in, "hostfs", QEMU_OVERLAY, "qcow2");
+        add_disk(b, in, "hostfs", QEMU_OVERLAY, QEMU_NODE_HOSTFS);
 }
 
 static void add_virtfs(struct argv_buf *b, const struct qemu_argv_input *in)
@@ -189,10 +213,10 @@ static int add_network(struct argv_buf *b, const struct qemu_argv_input *in,
 int qemu_argv_build(const struct qemu_argv_input *in, char ***argv, size_t *argc,
                     struct ib_error *err)
 {
-    if (in->cfg == NULL || in->kernel == NULL || in->instance == NULL ||
+    if (in->cfg == NULL || in->kernel == NULL || in->instance == NULL || in->dir == NULL ||
         (in->cfg->guestfs == CONFIG_GUESTFS_VIRTFS && in->rootfs == NULL))
-        return ib_err(err, IB_EINPUT, "QEMU command line: kernel, instance name and rootfs are "
-                      "required");
+        return ib_err(err, IB_EINPUT, "QEMU command line: kernel, instance name, runtime folder "
+                      "and rootfs are required");
     struct argv_buf b = {0};
     add(&b, xstrdup(in->binary ? in->binary : "qemu-system-arm"));
     add_machine(&b, in);
@@ -205,8 +229,13 @@ int qemu_argv_build(const struct qemu_argv_input *in, char ***argv, size_t *argc
     }
     if (in->gdbstub_port > 0)
         add2(&b, "-gdb", xasprintf("tcp:127.0.0.1:%d", in->gdbstub_port));
-    if (in->incoming)
-        add2(&b, "-incoming", xstrdup(in->incoming));
+    if (in->incoming_file) {
+        /* QEMU 7.2 reads a migration stream from a file only through a
+         * shell command; the path (never a config value) is quoted. */
+        char *quoted = shell_quote(in->incoming_file);
+        add2(&b, "-incoming", xasprintf("exec:cat %s", quoted));
+        free(quoted);
+    }
     add2(&b, "-pidfile", xstrdup(QEMU_PIDFILE));
     add(&b, xstrdup("-daemonize"));
     *argv = b.v;

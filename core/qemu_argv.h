@@ -4,9 +4,10 @@
  *
  * Nothing here touches the file system or a shell: the result is an argv
  * for execvp(), tested against golden files. QEMU is started with the
- * runtime folder as its working directory, so sockets, logs and the
- * overlay are named relative to it (short paths, whatever $IOTBENCH_HOME
- * is); files of the store and the device folder are absolute.
+ * runtime folder as its working directory, so sockets and logs are named
+ * relative to it (short paths, whatever $IOTBENCH_HOME is: sun_path holds
+ * 107 bytes). Disks are absolute: -daemonize moves QEMU to "/", and a
+ * migration or snapshot reopens them by name.
  *
  *     struct qemu_argv_input in = {.cfg = cfg, .kernel = "/..../kernels/virt...", ...};
  *     char **argv; size_t argc;
@@ -29,8 +30,14 @@
 #define QEMU_CONSOLE_SOCK "console.sock"
 #define QEMU_CONSOLE_LOG "console.log"
 #define QEMU_OVERLAY "overlay.qcow2"
-#define QEMU_TARGET_IMAGE "target.ext2"
-#define QEMU_SD_IMAGE "sd.ext2"
+/* Every disk is a qcow2 layer in the runtime folder, so writes stay per
+ * instance and snapshots can hold all of them. */
+#define QEMU_TARGET_IMAGE "target.qcow2"
+#define QEMU_SD_IMAGE "sd.qcow2"
+/* The block node names of the disks, for snapshot jobs. */
+#define QEMU_NODE_HOSTFS "disk-hostfs"
+#define QEMU_NODE_TARGET "disk-target"
+#define QEMU_NODE_SD "disk-sd"
 #define QEMU_AGENT_PORT_NAME "org.qemu.guest_agent.0"
 /* Filesystem labels the host system's init looks for. */
 #define QEMU_TARGET_LABEL "ib-target"
@@ -40,15 +47,16 @@ struct qemu_argv_input {
     const struct config *cfg;
     const char *binary;       /* NULL: qemu-system-arm */
     const char *instance;     /* -name */
+    const char *dir;          /* absolute: the runtime folder (its disk layers) */
     const char *kernel;       /* absolute */
     const char *initrd;       /* absolute or NULL */
     const char *dtb;          /* absolute or NULL */
     const char *rootfs;       /* absolute: the device's rootfs folder (virtfs) */
-    bool has_sd;              /* sd.ext2 exists in the runtime folder */
+    bool has_sd;              /* sd.qcow2 exists in the runtime folder */
     int port_offset;          /* added to every redirect's host port */
     int gdbstub_port;         /* 0: none */
     bool mapped_xattr;        /* 9P security model: mapped-xattr (non-root) or passthrough */
-    const char *incoming;     /* NULL, or a -incoming URI (warm start) */
+    const char *incoming_file; /* NULL, or a RAM state to restore (warm start) */
 };
 
 /* argv is NULL-terminated; free with qemu_argv_free. */

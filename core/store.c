@@ -25,6 +25,17 @@ int store_open(struct store *st, const char *home, struct ib_error *err)
                           "the store");
         st->home = ib_path_join(h, ".iotbench");
     }
+    /* Absolute from here on: QEMU gets these paths after leaving our
+     * working directory. */
+    if (st->home[0] != '/') {
+        if (ib_mkdir_p(st->home, 0755, err) < 0)
+            return ib_err_prefix(err, "store %s: ", st->home);
+        char *abs = realpath(st->home, NULL);
+        if (abs == NULL)
+            return ib_err_sys(err, IB_EFAIL, "cannot resolve %s", st->home);
+        free(st->home);
+        st->home = abs;
+    }
     st->kernels = ib_path_join(st->home, "kernels");
     st->initrds = ib_path_join(st->home, "initrds");
     st->hostfs = ib_path_join(st->home, "hostfs");

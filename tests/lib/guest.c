@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/ports.h"
+#include "core/qga.h"
 #include "core/unixsock.h"
 #include "core/util.h"
 #include "tests/lib/cmd.h"
@@ -230,4 +231,22 @@ bool guest_pid_alive(int pid)
     bool alive = paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
     free(text);
     return alive;
+}
+
+char *guest_sh(const char *home, const char *name, const char *command, int *status)
+{
+    const char *argv[] = {"/bin/sh", "-c", command, NULL};
+    struct qga_exec_result res;
+    struct ib_error err = {0};
+    if (qga_exec_sync(guest_run_file(home, name, "qga.sock"), argv, NULL, 0, 20000, &res, &err)
+        < 0) {
+        fprintf(stderr, "guest_sh(%s): %s\n", command, err.msg);
+        return NULL;
+    }
+    if (status)
+        *status = res.exit_code;
+    char *out = res.out ? res.out : xstrdup("");
+    res.out = NULL;
+    qga_exec_result_free(&res);
+    return out;
 }

@@ -33,6 +33,10 @@ char *guest_http_get(int port, const char *path, int timeout_ms);
 bool guest_console_expect(const char *home, const char *name, const char *input,
                           const char *want, int timeout_ms, char **seen);
 
+/* Runs a shell command in the guest's host system through the agent; its
+ * stdout (malloc'd) or NULL on failure, exit status in *status. */
+char *guest_sh(const char *home, const char *name, const char *command, int *status);
+
 /* The path of a file of the instance's runtime folder. */
 const char *guest_run_file(const char *home, const char *name, const char *file);
 

@@ -49,6 +49,7 @@ static void check_golden(const char *name, const char *yaml, struct qemu_argv_in
 
 static const struct qemu_argv_input BASE = {
     .instance = "brave_turing",
+    .dir = "/home/u/.iotbench/run/brave_turing",
     .kernel = "/home/u/.iotbench/kernels/virt.cortex-a15.little-6.1.176",
     .initrd = "/home/u/.iotbench/initrds/virt.cortex-a15.little-6.1.176",
     .rootfs = "/home/u/.iotbench/devices/demo/rootfs",
@@ -113,6 +114,14 @@ TEST(golden_other_platform_and_comma_path)
                  "version: \"1.0\"\ndevice:\n  machine:\n    platform: vexpress-a9\n"
                  "    cpu: cortex-a9\n    memory: 1G\n  bootargs: x\n  drive_type: virtio\n",
                  in);
+}
+
+TEST(golden_warm_restore_quotes_the_state_path)
+{
+    struct qemu_argv_input in = BASE;
+    in.incoming_file = "/home/o'brien/.iotbench/warm/demo/ram.mig";
+    check_golden("warm", "version: \"1.0\"\ndevice:\n  machine:\n    cpu: cortex-a15\n"
+                         "  bootargs: x\n  drive_type: virtio\n", in);
 }
 
 TEST(port_offset_out_of_range_is_refused)

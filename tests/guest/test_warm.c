@@ -1,0 +1,273 @@
+/* test_warm.c - warm states and instance snapshots with real guests: a
+ * warm start serves at once, its clock is right, instances from one warm
+ * state do not share writes, a stale warm state is noticed, a virtfs warm
+ * start sees today's files, snapshots bring back earlier content. */
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <fcntl.h>
+#include <utime.h>
+
+#include <jansson.h>
+
+#include "core/qga.h"
+#include "core/util.h"
+#include "tests/lib/cmd.h"
+#include "tests/lib/guest.h"
+#include "tests/lib/harness.h"
+
+static bool warmed;
+
+/* The demo device's warm state, made once for the binary. */
+static const char *warm_home(void)
+{
+    const char *home = guest_home();
+    if (!warmed) {
+        struct cmd_result r;
+        ib_run(&r, home, "device", "warm", "demo", NULL);
+        if (r.status != 0) {
+            fprintf(stderr, "device warm failed: %s%s\n", r.out, r.err);
+            exit(1);
+        }
+        cmd_result_free(&r);
+        warmed = true;
+    }
+    return home;
+}
+
+TEST(warm_state_made_and_accounted)
+{
+    test_set_timeout(240);
+    const char *home = warm_home();
+    char *path = xasprintf("%s/warm/demo/warm.json", home);
+    json_t *o = json_load_file(path, 0, NULL);
+    free(path);
+    CHECK(o != NULL);
+    CHECK_STR(json_string_value(json_object_get(o, "level")), "target");
+    CHECK(json_object_get(json_object_get(o, "inputs"), "kernel") != NULL);
+    json_decref(o);
+    struct cmd_result r;
+    ib_run(&r, home, "device", "info", "demo", NULL);
+    CHECK_CONTAINS(r.out, "warm     ");
+    CHECK_CONTAINS(r.out, "MiB, made ");
+    CHECK_CONTAINS(r.out, "starts restore it");
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "running", NULL);
+    CHECK_NOT_CONTAINS(r.out, "warming_demo");
+    cmd_result_free(&r);
+}
+
+TEST(warm_start_serves_and_keeps_time)
+{
+    test_set_timeout(120);
+    const char *home = warm_home();
+    int offset = guest_free_offset();
+    char *err = NULL;
+    CHECK_MSG(guest_start(home, "demo", "warm1", offset, "--wait=target", &err) == 0, "%s", err);
+    free(err);
+    char *page = guest_http_get(8080 + offset, "/", 10000);
+    CHECK_CONTAINS(page, "iotbench demo device");
+    free(page);
+    struct cmd_result r;
+    ib_run(&r, home, "instance", "info", "warm1", "--json", NULL);
+    CHECK_NOT_CONTAINS(r.out, "\"warm_made_ms\": 0");
+    cmd_result_free(&r);
+    /* The clock: within 2 s of ours, though the state is older. */
+    json_t *ret = NULL;
+    struct ib_error e = {0};
+    CHECK_MSG(qga_call(guest_run_file(home, "warm1", "qga.sock"), "guest-get-time", NULL, 5000,
+                       &ret, &e) == 0, "%s", e.msg);
+    double guest_s = (double)json_integer_value(ret) / 1e9;
+    json_decref(ret);
+    double host_s = (double)ib_wall_ms() / 1000;
+    CHECK_MSG(guest_s > host_s - 2 && guest_s < host_s + 2, "guest %.3f host %.3f", guest_s,
+              host_s);
+    char *log = test_read_file(guest_run_file(home, "warm1", "console.log"));
+    CHECK_CONTAINS(log, "[iotbench] warm1 restored from the warm state of demo made ");
+    free(log);
+}
+
+TEST(two_warm_instances_do_not_share_writes)
+{
+    test_set_timeout(120);
+    const char *home = warm_home();
+    char *err = NULL;
+    int oa = guest_free_offset();
+    CHECK_MSG(guest_start(home, "demo", "wa", oa, "--wait=agent", &err) == 0, "%s", err);
+    free(err);
+    int ob = guest_free_offset();
+    CHECK_MSG(guest_start(home, "demo", "wb", ob, "--wait=agent", &err) == 0, "%s", err);
+    free(err);
+    int st = -1;
+    char *out = guest_sh(home, "wa", "echo from-a > /root/mark && cat /root/mark", &st);
+    CHECK_CONTAINS(out, "from-a");
+    free(out);
+    out = guest_sh(home, "wb", "cat /root/mark 2>&1; echo from-b > /root/mark2", &st);
+    CHECK_CONTAINS(out, "No such file");
+    free(out);
+    out = guest_sh(home, "wa", "cat /root/mark2 2>&1", &st);
+    CHECK_CONTAINS(out, "No such file");
+    free(out);
+    /* Neither changed the warm state itself. */
+    struct cmd_result r;
+    ib_run(&r, home, "device", "stop", "wa", "wb", "--now", NULL);
+    CHECK_INT(r.status, 0);
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "info", "demo", NULL);
+    CHECK_CONTAINS(r.out, "starts restore it");
+    cmd_result_free(&r);
+}
+
+TEST(virtfs_warm_start_sees_files_added_after)
+{
+    test_set_timeout(120);
+    const char *home = warm_home();
+    char *added = xasprintf("%s/devices/demo/rootfs/added-after-warm.txt", home);
+    test_write_file(added, "fresh content\n");
+    free(added);
+    char *err = NULL;
+    int offset = guest_free_offset();
+    CHECK_MSG(guest_start(home, "demo", "fresh", offset, "--wait=target", &err) == 0, "%s", err);
+    CHECK_NOT_CONTAINS(err, "stale");
+    free(err);
+    struct cmd_result r;
+    ib_run(&r, home, "instance", "info", "fresh", "--json", NULL);
+    CHECK_NOT_CONTAINS(r.out, "\"warm_made_ms\": 0");
+    cmd_result_free(&r);
+    char *out = guest_sh(home, "fresh", "cat /target/added-after-warm.txt", NULL);
+    CHECK_CONTAINS(out, "fresh content");
+    free(out);
+}
+
+TEST(changed_input_makes_the_next_start_cold_with_a_notice)
+{
+    test_set_timeout(240);
+    const char *home = warm_home();
+    /* A different config.yaml (a comment is enough: its bytes changed). */
+    char *cfg = xasprintf("%s/devices/demo/config.yaml", home);
+    char *text = test_read_file(cfg);
+    char *changed = xasprintf("%s# changed after the warm state\n", text);
+    test_write_file(cfg, changed);
+    char *err = NULL;
+    int offset = guest_free_offset();
+    CHECK(guest_start(home, "demo", "cold1", offset, "--wait=banner", &err) == 0);
+    CHECK_CONTAINS(err, "the warm state of demo");
+    CHECK_CONTAINS(err, "is stale: config.yaml changed since; booting cold");
+    free(err);
+    struct cmd_result r;
+    ib_run(&r, home, "instance", "info", "cold1", "--json", NULL);
+    CHECK_CONTAINS(r.out, "\"warm_made_ms\": 0");
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "stop", "cold1", "--now", NULL);
+    cmd_result_free(&r);
+    /* Same bytes back, even with a new mtime: valid again (hash check). */
+    test_write_file(cfg, text);
+    ib_run(&r, home, "device", "info", "demo", NULL);
+    CHECK_CONTAINS(r.out, "starts restore it");
+    cmd_result_free(&r);
+    free(cfg), free(text), free(changed);
+}
+
+TEST(snapshot_save_load_brings_back_earlier_content)
+{
+    test_set_timeout(180);
+    const char *home = guest_home();
+    char *err = NULL;
+    int offset = guest_free_offset();
+    /* Cold: a start from demo's warm state would run its services. */
+    CHECK_MSG(guest_start(home, "demo", "snap", offset, "--cold", &err) == 0, "%s", err);
+    free(err);
+    struct cmd_result r;
+    ib_run(&r, home, "instance", "wait", "snap", "--for", "agent", "--timeout", "90", NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cmd_result_free(&r);
+    char *out = guest_sh(home, "snap", "echo one > /root/state", NULL);
+    free(out);
+    ib_run(&r, home, "instance", "snapshot", "snap", "save", "first", NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cmd_result_free(&r);
+    out = guest_sh(home, "snap", "echo two > /root/state; cat /root/state", NULL);
+    CHECK_CONTAINS(out, "two");
+    free(out);
+    ib_run(&r, home, "instance", "snapshot", "snap", "list", "--json", NULL);
+    CHECK_CONTAINS(r.out, "\"name\": \"first\"");
+    cmd_result_free(&r);
+    ib_run(&r, home, "instance", "snapshot", "snap", "load", "first", NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cmd_result_free(&r);
+    out = guest_sh(home, "snap", "cat /root/state; ls /target/piotr", NULL);
+    CHECK_CONTAINS(out, "one");
+    CHECK_CONTAINS(out, "init.sh"); /* the 9P share is mounted again */
+    free(out);
+    ib_run(&r, home, "instance", "snapshot", "snap", "load", "nope", NULL);
+    CHECK(r.status != 0);
+    CHECK_CONTAINS(r.err, "loading snapshot failed");
+    cmd_result_free(&r);
+    /* With the device's services running from the share, a save is
+     * refused with the reason and a way out. */
+    ib_run(&r, home, "instance", "target-start", "snap", NULL);
+    cmd_result_free(&r);
+    ib_run(&r, home, "instance", "snapshot", "snap", "save", "busy", NULL);
+    CHECK(r.status != 0);
+    CHECK_CONTAINS(r.err, "cannot save snapshot busy");
+    CHECK_CONTAINS(r.err, "guestfs: embed");
+    cmd_result_free(&r);
+    ib_run(&r, home, "instance", "snapshot", "snap", "delete", "first", NULL);
+    CHECK_INT(r.status, 0);
+    cmd_result_free(&r);
+}
+
+TEST(warm_clear_frees_the_space)
+{
+    const char *home = warm_home();
+    struct cmd_result r;
+    ib_run(&r, home, "device", "warm", "demo", "--clear", NULL);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "MiB freed");
+    cmd_result_free(&r);
+    char *dir = xasprintf("%s/warm/demo", home);
+    CHECK(!ib_path_exists(dir));
+    free(dir);
+    warmed = false;
+}
+
+TEST(embedded_rootfs_warm_keeps_services_and_notices_rootfs_changes)
+{
+    test_set_timeout(300);
+    const char *home = guest_home();
+    char *src = xasprintf("%s/devices/demo/rootfs", home);
+    char *dst = xasprintf("%s/devices/embw", home);
+    CHECK(ib_mkdir_p(dst, 0755, NULL) == 0);
+    char *cp[] = {"cp", "-a", src, dst, NULL};
+    struct cmd_result r;
+    cmd_run(cp, NULL, NULL, 60, &r);
+    CHECK_INT(r.status, 0);
+    cmd_result_free(&r);
+    char *cfg = xasprintf("%s/config.yaml", dst);
+    test_write_file(cfg, "version: \"1.0\"\ndevice:\n  machine:\n    cpu: cortex-a15\n"
+                         "    memory: 256M\n  bootargs: console=ttyAMA0 root=/dev/vda rw\n"
+                         "  drive_type: virtio\n  guestfs: embed\n  network:\n    nic0: user\n"
+                         "  redirect:\n    nic0:\n      http: tcp,8080,80\n");
+    ib_run(&r, home, "device", "warm", "embw", NULL);
+    CHECK_MSG(r.status == 0, "%s%s", r.out, r.err);
+    cmd_result_free(&r);
+    int offset = guest_free_offset();
+    char *err = NULL;
+    CHECK_MSG(guest_start(home, "embw", "embw1", offset, NULL, &err) == 0, "%s", err);
+    free(err);
+    /* The services were saved running: no target-start after restore. */
+    char *page = guest_http_get(8080 + offset, "/status", 5000);
+    CHECK_CONTAINS(page, "ok");
+    free(page);
+    ib_run(&r, home, "device", "stop", "embw1", "--now", NULL);
+    cmd_result_free(&r);
+    /* The embedded rootfs is part of the warm state: touching it makes
+     * the next start cold, with the notice. */
+    char *file = xasprintf("%s/rootfs/piotr/init.sh", dst);
+    struct timespec times[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+    CHECK(utimensat(AT_FDCWD, file, times, 0) == 0);
+    CHECK_MSG(guest_start(home, "embw", "embw2", offset, NULL, &err) == 0, "%s", err);
+    CHECK_CONTAINS(err, "is stale: rootfs changed since; booting cold");
+    free(err);
+    free(src), free(dst), free(cfg), free(file);
+}
