@@ -42,6 +42,9 @@ ASAN_WIDGETS := build/asan/libwidgets.a
 ASAN_BIN := build/asan/iotbench
 TEST_BINS := $(patsubst %.c,build/asan/%,$(TEST_SRC))
 
+# Objects of the test library are not intermediates to delete.
+.SECONDARY:
+
 .PHONY: all test unit-test check-deps deps stock run bench install clean valgrind fuzz
 all: check-deps iotbench
 
