@@ -101,7 +101,7 @@ stock: iotbench stock-images
 run: stock
 	./iotbench --device demo
 
-bench: iotbench stock
+bench: iotbench stock-images
 	@sh bench/run.sh
 
 DEB_PKGS := build-essential pkg-config libncurses-dev libvterm-dev libyaml-dev \
