@@ -93,12 +93,16 @@ test: check-deps $(ASAN_BIN) $(TEST_BINS) stock-images
 	@IOTBENCH_BIN=$(CURDIR)/$(ASAN_BIN) IOTBENCH_SRC=$(CURDIR) sh tests/run all
 
 -include stock/stock.mk
+-include examples/examples.mk
 
 # Registers the stock images and the demo device in $IOTBENCH_HOME.
 stock: iotbench stock-images
 	@sh stock/register.sh ./iotbench
 
-run: stock
+# The README's first command: packages, build, stock images, then the
+# workbench on the demo device.
+run: deps
+	@$(MAKE) --no-print-directory stock
 	./iotbench --device demo
 
 bench: iotbench stock-images

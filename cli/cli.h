@@ -61,5 +61,6 @@ extern const struct cli_command cli_store_commands[];
 extern const struct cli_command cli_device_commands[];
 extern const struct cli_command cli_package_commands[];
 extern const struct cli_command cli_instance_commands[];
+extern const struct cli_command cli_guest_commands[];
 
 #endif

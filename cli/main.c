@@ -12,7 +12,8 @@
 #include "tui/tui.h"
 
 static const struct cli_command *const TABLES[] = {
-    cli_store_commands, cli_device_commands, cli_instance_commands, cli_package_commands};
+    cli_store_commands, cli_device_commands, cli_instance_commands, cli_package_commands,
+    cli_guest_commands};
 
 static const char *const NOUN_HELP[][2] = {
     {"kernel", "kernels of the store (zImage files)"},

@@ -1,0 +1,390 @@
+/*
+ * tui_bench.c - benchmarks of the workbench's consoles, driven like the
+ * tests (tests/lib/tuidrive.c) against the stand-in console (td_fakecon):
+ *
+ *   throughput   MB/s of guest-style output (coloured ls -lR lines) rendered
+ *                in a 200x50 pane, iotbench vs tmux on the same bytes and pane
+ *                size, in the same run; both timed from the first byte to the
+ *                answer of an ESC[6n sent after the last one (the answer comes
+ *                once the emulator has parsed everything before it)
+ *   idle         CPU % and wake-ups per second with 4 idle consoles open
+ *   memory       RSS with 0 consoles, 4 consoles, 4 consoles with full scrollback
+ *   latency      key to screen: a key typed into a console until its echo is on
+ *                screen; a workbench key (the help page) while a console floods
+ *
+ * Usage: tui_bench run [MB]            (needs IOTBENCH_BIN, default ./iotbench)
+ *        tui_bench guest FILE RESULT   (internal: the tmux pane's program)
+ * Prints a Markdown table on stdout.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/lib/tuidrive.h"
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Guest-style output: coloured `ls -lR` lines, paths and permissions. */
+static void generate(const char *path, size_t bytes)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    static const char *const NAMES[] = {"bin", "lib",     "usr",       "etc",     "proc", "sys",
+                                        "var", "modules", "libc.so.6", "busybox", "init", "demod"};
+    size_t n = 0;
+    unsigned seed = 42;
+    for (unsigned long i = 0; n < bytes; i++) {
+        seed = seed * 1103515245u + 12345u;
+        const char *name = NAMES[(seed >> 8) % 12];
+        int dir = (seed >> 4) & 1;
+        if (i % 40 == 0)
+            n += (size_t)fprintf(f, "\r\n/target/usr/lib/%s/%lu:\r\ntotal %lu\r\n", name, i,
+                                 i % 977);
+        else
+            n += (size_t)fprintf(f, "%s %3lu root root %8lu Nov 26 14:%02lu \033[%s%s\033[0m\r\n",
+                                 dir ? "drwxr-xr-x" : "-rwxr-xr-x", i % 17, (i * 7919) % 9999999,
+                                 i % 60, dir ? "1;34m" : "0;32m", name);
+    }
+    fclose(f);
+}
+
+/* The program in the tmux pane: waits for FILE.go, prints FILE, asks ESC[6n,
+ * and writes the time until the answer to RESULT. */
+static int guest(const char *file, const char *result)
+{
+    struct termios tio, raw;
+    tcgetattr(0, &tio);
+    raw = tio;
+    cfmakeraw(&raw);
+    tcsetattr(0, TCSANOW, &raw);
+    char go[4200];
+    snprintf(go, sizeof go, "%s.go", file);
+    while (access(go, F_OK) != 0)
+        usleep(5000);
+    int fd = open(file, O_RDONLY);
+    char buf[65536];
+    size_t total = 0;
+    double t0 = now_s();
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) {
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(1, buf + off, (size_t)(n - off));
+            if (w <= 0)
+                return 1;
+            off += w;
+        }
+        total += (size_t)n;
+    }
+    close(fd);
+    if (write(1, "\033[0m\033[6n", 8) != 8)
+        return 1;
+    char c;
+    while (read(0, &c, 1) == 1 && c != 'R')
+        ;
+    double dt = now_s() - t0;
+    tcsetattr(0, TCSANOW, &tio);
+    FILE *out = fopen(result, "w");
+    fprintf(out, "%zu %.3f\n", total, dt);
+    fclose(out);
+    return 0;
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* The last "catfile: ..." line of a console.log (tail only). */
+static bool catfile_result(const char *log, double *mbs, double *ms)
+{
+    FILE *f = fopen(log, "r");
+    if (!f)
+        return false;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, size > 4096 ? size - 4096 : 0, SEEK_SET);
+    char buf[4097];
+    size_t n = fread(buf, 1, 4096, f);
+    buf[n] = '\0';
+    fclose(f);
+    char *p = NULL, *q = buf;
+    while ((q = strstr(q, "catfile: ")) != NULL)
+        p = q++;
+    size_t bytes;
+    return p && sscanf(p, "catfile: %zu bytes in %lf ms = %lf MB/s", &bytes, ms, mbs) == 3;
+}
+
+static long proc_field(pid_t pid, const char *file, const char *key)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+    char *s = slurp(path);
+    char *p = s ? strstr(s, key) : NULL;
+    return p ? atol(p + strlen(key)) : -1;
+}
+
+static double cpu_seconds(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    char *s = slurp(path);
+    char *p = s ? strrchr(s, ')') : NULL;
+    if (!p)
+        return 0;
+    unsigned long ut = 0, st = 0;
+    /* fields 14 and 15 after the pid and comm */
+    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static const char *tmp;
+
+static char *tpath(const char *name)
+{
+    static char bufs[8][4200];
+    static int i;
+    char *b = bufs[i++ % 8];
+    snprintf(b, sizeof bufs[0], "%s/%s", tmp, name);
+    return b;
+}
+
+static void open_console(struct td *t, const char *dir, bool prefix)
+{
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "%s:console %s\r", prefix ? "\002" : "", dir);
+    td_type(t, cmd);
+}
+
+static double throughput_iotbench(const char *file)
+{
+    char *dir = tpath("thr");
+    mkdir(dir, 0700);
+    struct td_fakecon *f = td_fakecon_start(dir, "throughput");
+    /* 200 columns; 50 rows of pane + its title + header + status line. */
+    struct td *t = td_start(&(struct td_opts){.home = tpath("home"), .rows = 53, .cols = 200});
+    td_wait_text(t, "INSTANCES", 10000);
+    open_console(t, dir, false);
+    td_wait_text(t, " connected ", 10000);
+    td_type(t, "\002z");
+    td_wait_text(t, "200x50", 5000);
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, "catfile %s\r", file);
+    td_type(t, cmd);
+    char log[4300];
+    snprintf(log, sizeof log, "%s/console.log", dir);
+    double mbs = 0, ms = 0;
+    int64_t end = now_ms() + 300000;
+    while (!catfile_result(log, &mbs, &ms) && now_ms() < end)
+        td_drain(t, 50); /* the driver reads without parsing: not the bottleneck */
+    td_free(t);
+    td_fakecon_stop(f);
+    return mbs;
+}
+
+static double throughput_tmux(const char *self, const char *file)
+{
+    char result[4300], go[4300];
+    snprintf(result, sizeof result, "%s.tmux", file);
+    snprintf(go, sizeof go, "%s.go", file);
+    unlink(result);
+    unlink(go);
+    char guestcmd[9000];
+    snprintf(guestcmd, sizeof guestcmd, "%s guest %s %s", self, file, result);
+    pid_t p = fork();
+    if (p == 0) {
+        execlp("tmux", "tmux", "-L", "iotbench-bench", "-f", "/dev/null", "new-session", "-d", "-s",
+               "bench", "-x", "200", "-y", "51", guestcmd, (char *)NULL);
+        _exit(127);
+    }
+    waitpid(p, NULL, 0);
+    /* An attached client, so tmux renders too (its output is drained). */
+    struct td *t = td_start_cmd(
+        &(struct td_opts){.rows = 51, .cols = 200},
+        (const char *[]){"tmux", "-L", "iotbench-bench", "attach", "-t", "bench", NULL});
+    td_drain(t, 500);
+    FILE *g = fopen(go, "w");
+    fclose(g);
+    int64_t end = now_ms() + 300000;
+    while (access(result, F_OK) != 0 && now_ms() < end)
+        td_drain(t, 50);
+    td_drain(t, 100);
+    size_t bytes = 0;
+    double secs = 1;
+    char *r = slurp(result);
+    if (r)
+        sscanf(r, "%zu %lf", &bytes, &secs);
+    td_free(t);
+    p = fork();
+    if (p == 0) {
+        execlp("tmux", "tmux", "-L", "iotbench-bench", "kill-server", (char *)NULL);
+        _exit(127);
+    }
+    waitpid(p, NULL, 0);
+    unlink(go);
+    return (double)bytes / 1e6 / secs;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && strcmp(argv[1], "guest") == 0)
+        return guest(argv[2], argv[3]);
+    if (argc < 2 || strcmp(argv[1], "run") != 0) {
+        fprintf(stderr, "usage: tui_bench run [MB]\n");
+        return 2;
+    }
+    double mb = argc > 2 ? atof(argv[2]) : 20;
+    char tmpl[] = "/tmp/iotbench-tuibench.XXXXXX";
+    tmp = mkdtemp(tmpl);
+    mkdir(tpath("home"), 0700);
+    char self[4096];
+    ssize_t sl = readlink("/proc/self/exe", self, sizeof self - 1);
+    self[sl > 0 ? sl : 0] = '\0';
+    const char *file = tpath("lsR.txt");
+    generate(file, (size_t)(mb * 1e6));
+
+    printf("| benchmark | result |\n|---|---|\n");
+    fflush(stdout);
+    double ours = 0, theirs = 0;
+    for (int i = 0; i < 2; i++) { /* best of two each: a warm page cache for both */
+        double o = throughput_iotbench(file), t = throughput_tmux(self, file);
+        if (o > ours)
+            ours = o;
+        if (t > theirs)
+            theirs = t;
+    }
+    printf(
+        "| console throughput, %.0f MB of coloured ls -lR, 200x50 pane: iotbench | %.1f MB/s |\n",
+        mb, ours);
+    printf("| the same bytes and pane size: tmux %s | %.1f MB/s |\n", "3.3a", theirs);
+    printf("| ratio iotbench / tmux | %.2f |\n", theirs > 0 ? ours / theirs : 0);
+    fflush(stdout);
+
+    /* Memory with no console, idle CPU and memory with 4 consoles. */
+    struct td *t = td_start(&(struct td_opts){.home = tpath("home"), .rows = 50, .cols = 200});
+    td_wait_text(t, "INSTANCES", 10000);
+    td_pump(t, 1000);
+    long rss0 = proc_field(td_pid(t), "status", "VmRSS:");
+    struct td_fakecon *fc[4];
+    char *dirs[4];
+    for (int i = 0; i < 4; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "idle%d", i);
+        dirs[i] = strdup(tpath(name));
+        mkdir(dirs[i], 0700);
+        fc[i] = td_fakecon_start(dirs[i], "idle console");
+        open_console(t, dirs[i], i > 0);
+        td_wait_text(t, "connected", 5000);
+    }
+    td_type(t, "\002:layout grid\r");
+    td_pump(t, 2000);
+    long rss4 = proc_field(td_pid(t), "status", "VmRSS:");
+    double c0 = cpu_seconds(td_pid(t));
+    long w0 = proc_field(td_pid(t), "status", "voluntary_ctxt_switches:") +
+              proc_field(td_pid(t), "status", "nonvoluntary_ctxt_switches:");
+    double s0 = now_s();
+    td_pump(t, 10000);
+    double secs = now_s() - s0;
+    double c1 = cpu_seconds(td_pid(t));
+    long w1 = proc_field(td_pid(t), "status", "voluntary_ctxt_switches:") +
+              proc_field(td_pid(t), "status", "nonvoluntary_ctxt_switches:");
+    printf("| idle, 4 consoles open: CPU | %.2f %% |\n", (c1 - c0) / secs * 100);
+    printf("| idle, 4 consoles open: wake-ups | %.1f /s |\n", (double)(w1 - w0) / secs);
+    printf("| RSS, no console | %.1f MiB |\n", (double)rss0 / 1024);
+    printf("| RSS, 4 consoles | %.1f MiB |\n", (double)rss4 / 1024);
+    fflush(stdout);
+    /* Fill every scrollback (10,000 lines each). */
+    for (int i = 0; i < 4; i++) {
+        char k[8];
+        snprintf(k, sizeof k, "\002%d", i + 1);
+        td_type(t, k);
+        td_type(t, "seq 12000\r");
+        td_wait_text(t, "seq line 12000", 60000);
+    }
+    td_pump(t, 500);
+    long rss4f = proc_field(td_pid(t), "status", "VmRSS:");
+    printf("| RSS, 4 consoles with 10,000 lines of scrollback each | %.1f MiB |\n",
+           (double)rss4f / 1024);
+    fflush(stdout);
+
+    /* Key to screen: one key into a console, until its echo shows. */
+    td_type(t, "\0021");
+    td_type(t, "\r");
+    td_pump(t, 300);
+    double lat[20], sum = 0, worst = 0;
+    char typed[32] = "# ";
+    for (int i = 0; i < 20; i++) {
+        size_t l = strlen(typed);
+        typed[l] = (char)('a' + i);
+        typed[l + 1] = '\0';
+        td_pump(t, 60); /* a fast typist: ~15 keys a second */
+        double a = now_s();
+        td_send(t, &typed[l], 1);
+        td_wait_text(t, typed, 3000);
+        lat[i] = (now_s() - a) * 1000;
+        sum += lat[i];
+        if (lat[i] > worst)
+            worst = lat[i];
+    }
+    printf("| key to screen, typing into a console (mean of 20 / worst) | %.1f ms / %.1f ms |\n",
+           sum / 20, worst);
+    td_type(t, "\003");
+    /* A workbench key while another console floods. */
+    td_type(t, "\0022");
+    td_type(t, "flood\r");
+    td_pump(t, 1000);
+    sum = worst = 0;
+    for (int i = 0; i < 10; i++) {
+        double a = now_s();
+        td_type(t, "\002?");
+        td_wait_text(t, "key bindings", 3000);
+        double d = (now_s() - a) * 1000;
+        sum += d;
+        if (d > worst)
+            worst = d;
+        td_type(t, "\033");
+        td_wait_gone(t, "key bindings", 3000);
+    }
+    printf("| key to screen, workbench key while a console floods (mean of 10 / worst) | %.1f ms "
+           "/ %.1f ms |\n",
+           sum / 10, worst);
+    td_type(t, "\003");
+    td_free(t);
+    for (int i = 0; i < 4; i++) {
+        td_fakecon_stop(fc[i]);
+        free(dirs[i]);
+    }
+    char rm[4300];
+    snprintf(rm, sizeof rm, "rm -rf %s", tmp);
+    if (system(rm) != 0)
+        return 1;
+    return 0;
+}

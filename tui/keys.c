@@ -1,0 +1,278 @@
+/*
+ * keys.c - every key binding of the workbench, in one table that drives
+ * dispatch, the status-line hints and the `?` help page, so the three can
+ * never disagree. The prefix key (default Ctrl-B, as tmux; set with
+ * IOTBENCH_PREFIX=C-a or `:prefix C-a`) is how keys reach the workbench while
+ * a console has the focus.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "tui/app.h"
+
+#define W (BIND_NAV | BIND_DETAIL)
+#define P BIND_PREFIX
+#define S BIND_SCROLL
+
+const struct binding key_bindings[] = {
+    {'?', "Help", ACT_HELP, W | P, "show this help"},
+    {WK_FN(KEY_F(1)), "Help", ACT_HELP, W, "show this help"},
+    {':', "Cmd", ACT_CMDLINE, W | P, "command line (:device start demo, :stop NAME, :help)"},
+    {'/', "Filter", ACT_FILTER, W | P, "filter the navigator (Enter keeps, Esc clears)"},
+    {'\t', "Pane", ACT_NEXT_PANE, W, "next pane (navigator, detail, consoles)"},
+    {WK_FN(KEY_BTAB), "", ACT_PREV_PANE, W, "previous pane"},
+    {'o', "Next", ACT_NEXT_PANE, P, "next pane"},
+    {'\t', "", ACT_NEXT_PANE, P, "next pane"},
+    {WK_FN(KEY_LEFT), "", ACT_FOCUS_LEFT, P, "focus the pane on the left"},
+    {WK_FN(KEY_RIGHT), "", ACT_FOCUS_RIGHT, P, "focus the pane on the right"},
+    {WK_FN(KEY_UP), "", ACT_FOCUS_UP, P, "focus the pane above"},
+    {WK_FN(KEY_DOWN), "", ACT_FOCUS_DOWN, P, "focus the pane below"},
+    {'1', "", ACT_TILE_1, P, "focus console tile 1"},
+    {'2', "", ACT_TILE_2, P, "focus console tile 2"},
+    {'3', "", ACT_TILE_3, P, "focus console tile 3"},
+    {'4', "", ACT_TILE_4, P, "focus console tile 4"},
+    {'s', "Start", ACT_START, W, "start the selected device (asks for an instance name)"},
+    {'\r', "Console", ACT_OPEN_CONSOLE, W, "open / focus the selected instance's console"},
+    {'x', "Stop", ACT_STOP, W | P, "stop the selected (or focused console's) instance"},
+    {'X', "StopAll", ACT_STOP_ALL, W, "stop every instance"},
+    {'c', "Check", ACT_CHECK, W, "check the selected device again"},
+    {'a', "Argv", ACT_ARGV, W | P, "show the instance's exact QEMU command line"},
+    {'z', "Zoom", ACT_ZOOM, W | P, "zoom the focused console to the whole screen, and back"},
+    {' ', "Layout", ACT_LAYOUT_NEXT, P, "next tile layout: side, stack, grid, one"},
+    {'l', "Layout", ACT_LAYOUT_NEXT, W, "next tile layout: side, stack, grid, one"},
+    {'[', "Scroll", ACT_SCROLL_MODE, P, "scroll mode: browse the console's history"},
+    {WK_FN(KEY_PPAGE), "", ACT_SCROLL_PAGE_UP, P, "scroll mode, one page up"},
+    {'S', "Stty", ACT_STTY, P, "tell the guest the pane size (types stty rows R cols C)"},
+    {'y', "Copy", ACT_COPY, P | S, "copy the mouse selection to the clipboard (OSC 52)"},
+    {'c', "Close", ACT_CLOSE_CONSOLE, P, "close the console pane (the instance keeps running)"},
+    {'n', "", ACT_TOGGLE_NAV, W | P, "show / hide the navigator"},
+    {'D', "", ACT_TOGGLE_DETAIL, W | P, "show / hide the detail pane above consoles"},
+    {'t', "Theme", ACT_THEME_NEXT, W | P, "next theme (dark, light, mono)"},
+    {'r', "", ACT_REFRESH, W | P, "refresh from the store and the runtime folders"},
+    {WK_FN(KEY_F(5)), "", ACT_REFRESH, W, "refresh"},
+    {'d', "Detach", ACT_QUIT, P, "quit the workbench (instances keep running)"},
+    {'q', "Quit", ACT_QUIT, W | P, "quit the workbench (instances keep running)"},
+    {WK_FN(KEY_F(10)), "", ACT_QUIT, W, "quit"},
+    {WK_FN(KEY_UP), "", ACT_NONE, S, "scroll up one line (also k, mouse wheel)"},
+    {WK_FN(KEY_DOWN), "", ACT_NONE, S, "scroll down one line (also j)"},
+    {WK_FN(KEY_PPAGE), "PgUp", ACT_NONE, S, "scroll up one page"},
+    {WK_FN(KEY_NPAGE), "PgDn", ACT_NONE, S, "scroll down one page"},
+    {'g', "Top", ACT_NONE, S, "oldest line (also Home)"},
+    {'G', "Bottom", ACT_NONE, S, "newest line (also End)"},
+    {'q', "Exit", ACT_SCROLL_EXIT, S, "leave scroll mode (also Esc)"},
+    {WK_FN(KEY_SPREVIOUS), "", ACT_SCROLL_PAGE_UP, BIND_CONSOLE,
+     "Shift-PgUp in a console: scroll back a page"},
+    {0, NULL, ACT_NONE, 0, NULL},
+};
+
+const char *keyname_of(int key, char *buf, size_t cap)
+{
+    if (WK_IS_FN(key)) {
+        int k = key & ~WK_FN_BIT;
+        if (k >= KEY_F(1) && k <= KEY_F(12)) {
+            snprintf(buf, cap, "F%d", k - KEY_F0);
+            return buf;
+        }
+        static const struct {
+            int k;
+            const char *n;
+        } N[] = {{KEY_UP, "Up"},       {KEY_DOWN, "Down"},
+                 {KEY_LEFT, "Left"},   {KEY_RIGHT, "Right"},
+                 {KEY_PPAGE, "PgUp"},  {KEY_NPAGE, "PgDn"},
+                 {KEY_HOME, "Home"},   {KEY_END, "End"},
+                 {KEY_BTAB, "S-Tab"},  {KEY_SPREVIOUS, "S-PgUp"},
+                 {KEY_SNEXT, "S-PgDn"}};
+        for (size_t i = 0; i < sizeof N / sizeof N[0]; i++)
+            if (N[i].k == k) {
+                snprintf(buf, cap, "%s", N[i].n);
+                return buf;
+            }
+        snprintf(buf, cap, "key%d", k);
+        return buf;
+    }
+    if (key == '\t')
+        snprintf(buf, cap, "Tab");
+    else if (key == '\r')
+        snprintf(buf, cap, "Enter");
+    else if (key == ' ')
+        snprintf(buf, cap, "Space");
+    else if (key == WK_ESC)
+        snprintf(buf, cap, "Esc");
+    else if (key > 0 && key < 0x20)
+        snprintf(buf, cap, "C-%c", key + 'a' - 1);
+    else
+        snprintf(buf, cap, "%lc", (wint_t)key);
+    return buf;
+}
+
+int key_parse(const char *s)
+{
+    if ((s[0] == 'C' || s[0] == 'c' || s[0] == '^') && (s[1] == '-' || s[0] == '^')) {
+        const char *k = s[0] == '^' ? s + 1 : s + 2;
+        if (k[0] && !k[1]) {
+            char c = k[0] >= 'A' && k[0] <= 'Z' ? (char)(k[0] + 32) : k[0];
+            if (c >= 'a' && c <= 'z')
+                return c - 'a' + 1;
+            if (c == ']')
+                return 0x1d;
+            if (c == '\\')
+                return 0x1c;
+        }
+    }
+    return -1;
+}
+
+enum action keys_lookup(int key, unsigned where)
+{
+    for (const struct binding *b = key_bindings; b->help; b++)
+        if (b->key == key && (b->where & where) && b->act != ACT_NONE)
+            return b->act;
+    return ACT_NONE;
+}
+
+static void help_section(struct app *a, struct textview *tv, const char *title, unsigned where)
+{
+    char kb[32], pb[16];
+    keyname_of(a->prefix_key, pb, sizeof pb);
+    textview_line(tv);
+    textview_line(tv);
+    textview_add(tv, TH_SECTION, "%s", title);
+    for (const struct binding *b = key_bindings; b->help; b++) {
+        if (!(b->where & where))
+            continue;
+        textview_line(tv);
+        char both[48];
+        keyname_of(b->key, kb, sizeof kb);
+        if (where == BIND_PREFIX)
+            snprintf(both, sizeof both, "%s %s", pb, kb);
+        else
+            snprintf(both, sizeof both, "%s", kb);
+        textview_add(tv, TH_HELP_KEY, "  %-12s", both);
+        textview_add(tv, TH_NORMAL, " %s", b->help);
+        textview_set_indent(tv, 15);
+    }
+}
+
+void keys_fill_help(struct app *a, struct textview *tv)
+{
+    char pb[16];
+    keyname_of(a->prefix_key, pb, sizeof pb);
+    textview_clear(tv, false);
+    textview_line(tv);
+    textview_add(tv, TH_TITLE_FOCUS, " iotbench workbench - key bindings ");
+    textview_line(tv);
+    textview_add(tv, TH_DIM, "Esc, q or ? closes this page; arrows/PgUp/PgDn scroll it.");
+    help_section(a, tv, "Navigator and detail panes", BIND_NAV | BIND_DETAIL);
+    textview_line(tv);
+    textview_add(tv, TH_NORMAL,
+                 "  Up/Down/PgUp/PgDn/Home/End (j/k/g/G) move; a click selects, "
+                 "the wheel scrolls.");
+    textview_line(tv);
+    textview_line(tv);
+    textview_add(tv, TH_SECTION, "Consoles");
+    textview_line(tv);
+    textview_add(tv, TH_NORMAL,
+                 "  Every key typed in a focused console goes to the guest, except the prefix "
+                 "key %s. %s then a key reaches the workbench; %s %s sends %s itself.",
+                 pb, pb, pb, pb, pb);
+    textview_set_indent(tv, 2);
+    help_section(a, tv, "After the prefix key", BIND_PREFIX);
+    help_section(a, tv, "Scroll mode", BIND_SCROLL);
+    help_section(a, tv, "In a console", BIND_CONSOLE);
+    textview_line(tv);
+    textview_line(tv);
+    textview_add(tv, TH_SECTION, "Mouse");
+    textview_line(tv);
+    textview_add(tv, TH_NORMAL,
+                 "  Click a pane to focus it, a row to select it (double-click opens), a "
+                 "status-line hint to run it, a table header to sort. The wheel scrolls lists "
+                 "and console history. Drag in a console to select text, then %s y copies it "
+                 "(OSC 52) or :copy FILE writes it.",
+                 pb);
+    textview_set_indent(tv, 2);
+    textview_line(tv);
+    textview_line(tv);
+    textview_add(tv, TH_SECTION, "Commands (:)");
+    static const char *const CMDS[][2] = {
+        {"device start ALIAS [NAME] [--port-offset N] [--target]", "start an instance"},
+        {"start ALIAS [NAME]", "the same"},
+        {"device check ALIAS", "resolve a device and show what is missing"},
+        {"device remove ALIAS", "remove a device folder"},
+        {"stop NAME | stop --all", "stop an instance, or all (also :instance stop)"},
+        {"console NAME|DIR", "open an instance's console (or DIR/console.sock)"},
+        {"argv NAME", "show an instance's QEMU command line"},
+        {"kernel|fs|dtb remove NAME", "remove an item from the store"},
+        {"theme dark|light|mono|FILE", "switch the theme"},
+        {"layout side|stack|grid|one", "arrange the console tiles"},
+        {"zoom", "zoom / unzoom the focused console"},
+        {"stty [auto|off]", "send stty rows/cols now, or on every resize"},
+        {"copy [FILE]", "copy the selection to FILE, or the clipboard"},
+        {"prefix C-a", "change the prefix key"},
+        {"filter TEXT", "filter the navigator"},
+        {"refresh", "reload the store and the instances"},
+        {"quit", "leave (instances keep running)"},
+    };
+    for (size_t i = 0; i < sizeof CMDS / sizeof CMDS[0]; i++) {
+        textview_line(tv);
+        textview_add(tv, TH_HELP_KEY, "  :%s", CMDS[i][0]);
+        textview_add(tv, TH_NORMAL, "  %s", CMDS[i][1]);
+        textview_set_indent(tv, 4);
+    }
+}
+
+void keys_status_hints(struct app *a)
+{
+    struct statusbar *sb = a->status;
+    statusbar_clear_hints(sb);
+    char kb[32], pb[16];
+    keyname_of(a->prefix_key, pb, sizeof pb);
+    if (a->mode == MODE_HELP) {
+        statusbar_hint(sb, "Esc", "Close help", ACT_HELP);
+        return;
+    }
+    if (a->focus == FOCUS_CONSOLE && a->focus_con) {
+        if (a->focus_con->scroll_mode) {
+            for (const struct binding *b = key_bindings; b->help; b++)
+                if ((b->where & BIND_SCROLL) && b->label[0])
+                    statusbar_hint(sb, keyname_of(b->key, kb, sizeof kb), b->label, b->act);
+            return;
+        }
+        char k[40];
+        snprintf(k, sizeof k, "%s", pb);
+        statusbar_hint(sb, k, "prefix:", ACT_NONE);
+        static const int SHOW[] = {'?', ':', 'o', 'z', ' ', '[', 'S', 'c', 'd'};
+        for (size_t i = 0; i < sizeof SHOW / sizeof SHOW[0]; i++)
+            for (const struct binding *b = key_bindings; b->help; b++)
+                if (b->key == SHOW[i] && (b->where & BIND_PREFIX) && b->label[0]) {
+                    statusbar_hint(sb, keyname_of(b->key, kb, sizeof kb), b->label, b->act);
+                    break;
+                }
+        return;
+    }
+    int tag = 0;
+    nav_selected(a, &tag);
+    static const int COMMON_HEAD[] = {'?', ':', '/'};
+    for (size_t i = 0; i < 3; i++)
+        for (const struct binding *b = key_bindings; b->help; b++)
+            if (b->key == COMMON_HEAD[i] && (b->where & BIND_NAV)) {
+                statusbar_hint(sb, keyname_of(b->key, kb, sizeof kb), b->label, b->act);
+                break;
+            }
+    if (tag == NAV_DEVICE) {
+        statusbar_hint(sb, "s", "Start", ACT_START);
+        statusbar_hint(sb, "c", "Check", ACT_CHECK);
+    } else if (tag == NAV_INSTANCE) {
+        statusbar_hint(sb, "Enter", "Console", ACT_OPEN_CONSOLE);
+        statusbar_hint(sb, "x", "Stop", ACT_STOP);
+        statusbar_hint(sb, "a", "Argv", ACT_ARGV);
+    }
+    if (a->n_inst > 0)
+        statusbar_hint(sb, "X", "StopAll", ACT_STOP_ALL);
+    statusbar_hint(sb, "Tab", "Pane", ACT_NEXT_PANE);
+    if (a->consoles)
+        statusbar_hint(sb, "z", "Zoom", ACT_ZOOM);
+    statusbar_hint(sb, "t", "Theme", ACT_THEME_NEXT);
+    statusbar_hint(sb, "q", "Quit", ACT_QUIT);
+}
