@@ -510,13 +510,22 @@ void qmp_cancel(struct qmp *q, long id)
     }
 }
 
-/* The first line of HMP's output that reports a failure, or NULL. */
+/* The first line of HMP's output that reports a failure, or NULL. Most
+ * commands say "Error: ..."; a few (hostfwd_add, hostfwd_remove) print
+ * their own sentence instead. */
 static const char *line_start_error(const char *text)
 {
+    static const char *const starts[] = {"Error: ", "unknown command:", "Could not ",
+                                         "invalid "};
     for (const char *p = text; p != NULL; p = strchr(p, '\n')) {
         if (*p == '\n')
             p++;
-        if (strncmp(p, "Error: ", 7) == 0 || strncmp(p, "unknown command:", 16) == 0)
+        for (size_t i = 0; i < IB_ARRAY_LEN(starts); i++)
+            if (strncmp(p, starts[i], strlen(starts[i])) == 0)
+                return p;
+        const char *eol = p + strcspn(p, "\r\n");
+        const char *nf = strstr(p, " not found");
+        if (nf != NULL && nf < eol)
             return p;
     }
     return NULL;

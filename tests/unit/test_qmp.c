@@ -769,3 +769,19 @@ TEST(qmp_cancelled_request_is_not_called)
     seen_clear(&b);
     CHECK_INT(fixture_end(&f), 0);
 }
+
+TEST(qmp_hmp_check_catches_hostfwd_sentences)
+{
+    struct ib_error err = {0};
+    json_t *add = json_string("Could not set up host forwarding rule 'tcp:127.0.0.1:80-:80'\r\n");
+    CHECK_INT(qmp_hmp_check(add, &err), -1);
+    CHECK_CONTAINS(err.msg, "Could not set up host forwarding rule");
+    json_t *rm = json_string("host forwarding rule for tcp:127.0.0.1:9 not found\r\n");
+    CHECK_INT(qmp_hmp_check(rm, &err), -1);
+    CHECK_CONTAINS(err.msg, "not found");
+    json_t *fine = json_string("");
+    CHECK_INT(qmp_hmp_check(fine, &err), 0);
+    json_decref(add);
+    json_decref(rm);
+    json_decref(fine);
+}
