@@ -252,8 +252,8 @@ TEST(embedded_rootfs_and_sd_card)
     char *err = NULL;
     CHECK_MSG(guest_start(home, "embedded", "emb", offset, "--wait=banner", &err) == 0, "%s", err);
     free(err);
-    CHECK(ib_path_exists(guest_run_file(home, "emb", "target.ext2")));
-    CHECK(ib_path_exists(guest_run_file(home, "emb", "sd.ext2")));
+    CHECK(ib_path_exists(guest_run_file(home, "emb", "target.qcow2")));
+    CHECK(ib_path_exists(guest_run_file(home, "emb", "sd.qcow2")));
     char *seen = NULL;
     bool ok = guest_console_expect(home, "emb", "\rmkdir -p /mnt/sd; mount $(findfs LABEL=ib-sd) "
                                    "/mnt/sd && cat /mnt/sd/hello.txt\r",
