@@ -30,6 +30,7 @@
 #include "core/qemu_argv.h"
 #include "core/qga.h"
 #include "core/spawn.h"
+#include "core/trace.h"
 #include "core/qmp.h"
 #include "core/util.h"
 #include "core/warm.h"
@@ -221,6 +222,10 @@ static void explain_death(struct instance_info *info)
     } else if (console && (strstr(console, "reboot: Power down") ||
                            strstr(console, "System halted"))) {
         info->dead_reason = xstrdup("the guest powered off");
+    } else if (console && strstr(console, "reboot: Restarting system")) {
+        /* -no-reboot (see qemu_argv_kernel_cmdline) makes a reboot QEMU's end. */
+        info->dead_reason = xstrdup("the guest rebooted (an instance ends at a reboot: start it "
+                                    "again)");
     } else if (qerr && *qerr) {
         char *line = last_nonempty_line(qerr);
         info->dead_reason = xasprintf("QEMU exited: %s", line);
@@ -381,9 +386,16 @@ int instance_wait(const struct instance_info *info, enum instance_ready level, i
     int64_t deadline = ib_now_ms() + timeout_ms;
     enum instance_ready reached = INSTANCE_READY_NONE;
     for (;;) {
-        if (!pid_is_our_qemu(info->pid, info->name))
-            return ib_err(err, IB_EFAIL, "instance %s died while waiting for %s", info->name,
-                          instance_ready_name(level));
+        if (!pid_is_our_qemu(info->pid, info->name)) {
+            /* Why, as the next listing will say (it also cleans the folder). */
+            struct instance_info why = {.dir = info->dir, .console_log = info->console_log};
+            explain_death(&why);
+            ib_err(err, IB_EFAIL, "instance %s died while waiting for %s: %s", info->name,
+                   instance_ready_name(level), why.dead_reason);
+            free(why.dead_reason);
+            free(why.last_console);
+            return -1;
+        }
         reached = instance_readiness(info);
         if (reached >= level)
             return 0;
@@ -646,8 +658,10 @@ static int start_in_folder(const struct device *dev, const struct device_resolut
                            struct instance_info *info, struct ib_error *err)
 {
     const struct config *cfg = dev->cfg;
+    ib_trace("start %s: making disks", info->name);
     if (make_disks(info, dev, res, warm, err) < 0)
         return -1;
+    ib_trace("start %s: disks ready", info->name);
     if (opts->gdbstub && (info->gdbstub_port = ports_pick_free()) == 0)
         return ib_err(err, IB_EFAIL, "cannot find a free port for the gdbstub");
     struct qemu_argv_input in = {
@@ -662,6 +676,7 @@ static int start_in_folder(const struct device *dev, const struct device_resolut
     copy_forwards(info, cfg, opts->port_offset);
     if (spawn_qemu(info, dev->alias, &info->pid, err) < 0)
         return -1;
+    ib_trace("start %s: QEMU runs (pid %d)", info->name, (int)info->pid);
     /* QEMU's -daemonize sets umask 027 before it creates its sockets:
      * tighten them (the 0700 folder already keeps others out). */
     const char *private_files[] = {QEMU_QMP_SOCK, QEMU_QGA_SOCK, QEMU_CONSOLE_SOCK,
@@ -684,10 +699,12 @@ static int start_in_folder(const struct device *dev, const struct device_resolut
 /* Waits for the level asked, running target-start on the way when the
  * caller wants the device's services and nothing started them yet. */
 static int reach_level(struct instance_info *out, const struct instance_start_opts *opts,
-                       bool start_target, struct ib_error *err)
+                       bool start_target, enum instance_ready reached, struct ib_error *err)
 {
     int timeout = opts->timeout_ms > 0 ? opts->timeout_ms : 60000;
     enum instance_ready want = opts->wait;
+    if (!start_target && want <= reached)
+        return 0;
     if (start_target) {
         if (instance_wait(out, INSTANCE_READY_AGENT, timeout, err) < 0 ||
             instance_start_target(out, 10000, err) < 0)
@@ -744,6 +761,7 @@ int instance_start(const struct store *st, const char *device,
     device_resolution_free(&res);
     device_free(dev);
     bool start_target = opts->start_target;
+    enum instance_ready reached = INSTANCE_READY_NONE;
     if (rc == 0 && found == 1) {
         /* A restored guest: its clock, its shares and maybe its services. */
         bool services_wanted = start_target || warm.level == INSTANCE_READY_TARGET;
@@ -751,11 +769,17 @@ int instance_start(const struct store *st, const char *device,
         w.level = services_wanted && !warm.services_saved ? INSTANCE_READY_TARGET
                                                           : INSTANCE_READY_AGENT;
         rc = warm_after_restore(out, &w, err);
+        ib_trace("start %s: restored guest set up", out->name);
         start_target = false;
+        /* The agent just answered, and target-start succeeded if asked. */
+        reached = w.level == INSTANCE_READY_TARGET || warm.services_saved ? INSTANCE_READY_TARGET
+                                                                           : INSTANCE_READY_AGENT;
     }
     warm_state_free(&warm);
     if (rc == 0)
-        rc = reach_level(out, opts, start_target, err);
+        rc = reach_level(out, opts, start_target, reached, err);
+    if (rc == 0)
+        ib_trace("start %s: reached %s", out->name, instance_ready_name(opts->wait));
     if (rc < 0 && out->name == NULL)
         instance_info_free(out);
     return rc;

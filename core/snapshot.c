@@ -156,8 +156,13 @@ int snapshot_load(const struct instance_info *info, const char *name,
     job_id(id, sizeof id, "load");
     json_t *args = json_pack("{s:s, s:s, s:o}", "tag", name, "vmstate", QEMU_NODE_HOSTFS,
                              "devices", node_list(info));
-    if (run_job(info, "snapshot-load", id, args, "loading snapshot", progress, arg, err) < 0)
+    if (run_job(info, "snapshot-load", id, args, "loading snapshot", progress, arg, err) < 0) {
+        /* QEMU stops the VM for the load and restarts it only when the
+         * load worked: a failed one (no such snapshot) leaves the guest
+         * paused, with its agent silent. It was running: let it run. */
+        qmp_call(info->qmp_sock, "cont", NULL, 3000, NULL, NULL);
         return -1;
+    }
     /* The guest is back where it was when saved: clock, and its share. */
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -203,6 +203,13 @@ TEST(snapshot_save_load_brings_back_earlier_content)
     CHECK(r.status != 0);
     CHECK_CONTAINS(r.err, "loading snapshot failed");
     cmd_result_free(&r);
+    /* A failed load leaves the guest running: its agent still answers. */
+    int64_t t0 = ib_now_ms();
+    out = guest_sh(home, "snap", "cat /root/state", NULL);
+    CHECK_CONTAINS(out, "one");
+    CHECK_MSG(ib_now_ms() - t0 < 5000, "the agent took %lld ms after a failed load",
+              (long long)(ib_now_ms() - t0));
+    free(out);
     /* With the device's services running from the share, a save is
      * refused with the reason and a way out. */
     ib_run(&r, home, "instance", "target-start", "snap", NULL);

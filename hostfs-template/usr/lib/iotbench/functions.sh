@@ -20,27 +20,29 @@ IB_BINDS="proc sys dev"
 # Every fork costs ~10 ms on an emulated CPU: the helpers below use shell
 # built-ins where they can.
 
-# ib_cmdline NAME DEFAULT: print the value of kernel parameter NAME=, or DEFAULT.
+# ib_cmdline NAME DEFAULT: set IB_VALUE to the value of kernel parameter
+# NAME=, or DEFAULT (a variable, not output: $(...) would fork).
 ib_cmdline() {
     read -r cmdline </proc/cmdline
+    IB_VALUE=$2
     for arg in $cmdline; do
         case $arg in
         "$1"=*)
-            echo "${arg#*=}"
+            IB_VALUE=${arg#*=}
             return 0
             ;;
         esac
     done
-    echo "$2"
 }
 
+# ib_guestfs_mode: set IB_GUESTFS to virtfs or embed.
 ib_guestfs_mode() {
-    mode=$(ib_cmdline iotbench.guestfs virtfs)
-    case $mode in
-    virtfs | embed) echo "$mode" ;;
+    ib_cmdline iotbench.guestfs virtfs
+    case $IB_VALUE in
+    virtfs | embed) IB_GUESTFS=$IB_VALUE ;;
     *)
-        echo "iotbench: unknown iotbench.guestfs=$mode, using virtfs" >&2
-        echo virtfs
+        echo "iotbench: unknown iotbench.guestfs=$IB_VALUE, using virtfs" >&2
+        IB_GUESTFS=virtfs
         ;;
     esac
 }
@@ -56,8 +58,9 @@ ib_mounted() {
 # ib_mount_guestfs: mount the device rootfs on /target (no-op if mounted).
 ib_mount_guestfs() {
     ib_mounted "$IB_TARGET" && return 0
-    mkdir -p "$IB_TARGET"
-    case $(ib_guestfs_mode) in
+    [ -d "$IB_TARGET" ] || mkdir -p "$IB_TARGET"
+    ib_guestfs_mode
+    case $IB_GUESTFS in
     virtfs)
         mount -t 9p -o trans=virtio,version=9p2000.L "$IB_9P_TAG" "$IB_TARGET" 2>/dev/null || {
             echo "iotbench: cannot mount the 9P share '$IB_9P_TAG' on $IB_TARGET" >&2
@@ -81,7 +84,7 @@ ib_mount_guestfs() {
 ib_describe_guestfs() {
     if ! ib_mounted "$IB_TARGET"; then
         echo "device rootfs NOT mounted on $IB_TARGET"
-    elif [ "$(ib_guestfs_mode)" = embed ]; then
+    elif ib_guestfs_mode && [ "$IB_GUESTFS" = embed ]; then
         echo "device rootfs on $IB_TARGET (disk labelled $IB_EMBED_LABEL)"
     else
         echo "device rootfs on $IB_TARGET (9P share $IB_9P_TAG)"
@@ -92,7 +95,7 @@ ib_describe_guestfs() {
 ib_bind_target() {
     for fs in $IB_BINDS; do
         ib_mounted "$IB_TARGET/$fs" && continue
-        mkdir -p "$IB_TARGET/$fs" 2>/dev/null
+        [ -d "$IB_TARGET/$fs" ] || mkdir -p "$IB_TARGET/$fs" 2>/dev/null
         mount -o bind "/$fs" "$IB_TARGET/$fs" || {
             echo "iotbench: cannot bind-mount /$fs on $IB_TARGET/$fs" >&2
             return 1
