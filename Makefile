@@ -111,7 +111,7 @@ bench: iotbench stock-images
 DEB_PKGS := build-essential pkg-config libncurses-dev libvterm-dev libyaml-dev \
   libjansson-dev libarchive-dev libcapstone-dev libelf-dev libssl-dev \
   qemu-system-arm qemu-utils e2fsprogs cpio kmod fakeroot gcc-arm-linux-gnueabihf \
-  curl tmux gdb-multiarch valgrind clang hyperfine
+  curl tmux gdb-multiarch valgrind clang hyperfine iproute2
 
 deps:
 	@missing=""; \

@@ -338,3 +338,51 @@ TEST(start_with_target_flag_serves_at_once)
     CHECK_CONTAINS(page, "iotbench demo device");
     free(page);
 }
+
+TEST(tap_network_reaches_the_host)
+{
+    test_set_timeout(180);
+    if (geteuid() != 0 || access("/usr/sbin/ip", X_OK) != 0) {
+        /* Making a tap needs root; say so rather than pass silently. */
+        printf("  skipped: needs root and /usr/sbin/ip to create a tap\n");
+        return;
+    }
+    char tap[32];
+    snprintf(tap, sizeof tap, "ibtap%d", (int)(getpid() % 10000));
+    char *mk[] = {"ip", "tuntap", "add", "dev", tap, "mode", "tap", NULL};
+    char *addr[] = {"ip", "addr", "add", "10.77.0.1/24", "dev", tap, NULL};
+    char *up[] = {"ip", "link", "set", tap, "up", NULL};
+    char *del[] = {"ip", "tuntap", "del", "dev", tap, "mode", "tap", NULL};
+    struct cmd_result r;
+    cmd_run(mk, NULL, NULL, 10, &r);
+    CHECK_MSG(r.status == 0, "ip tuntap add: %s", r.err);
+    cmd_result_free(&r);
+    cmd_run(addr, NULL, NULL, 10, &r);
+    cmd_result_free(&r);
+    cmd_run(up, NULL, NULL, 10, &r);
+    cmd_result_free(&r);
+    const char *home = guest_home();
+    char cfg[512];
+    snprintf(cfg, sizeof cfg, "version: \"1.0\"\ndevice:\n  machine:\n    cpu: cortex-a15\n"
+                              "    memory: 256M\n  bootargs: console=ttyAMA0 root=/dev/vda rw\n"
+                              "  drive_type: virtio\n  network:\n    nic0: tap,%s\n", tap);
+    fixture_device(home, "tapped", cfg);
+    char *src = xasprintf("%s/devices/demo/rootfs", home);
+    char *dst = xasprintf("%s/devices/tapped/rootfs", home);
+    rmdir(dst);
+    CHECK(symlink(src, dst) == 0);
+    free(src), free(dst);
+    char *err = NULL;
+    int st = guest_start(home, "tapped", "tapped1", 0, "--wait=agent", &err);
+    CHECK_MSG(st == 0, "%s", err);
+    free(err);
+    int status = -1;
+    char *out = guest_sh(home, "tapped1", "ifconfig eth0 10.77.0.2 netmask 255.255.255.0 up && "
+                                          "ping -c 1 -W 3 10.77.0.1", &status);
+    CHECK_MSG(status == 0, "guest could not ping the host over the tap: %s", out);
+    free(out);
+    ib_run(&r, home, "device", "stop", "tapped1", "--now", NULL);
+    cmd_result_free(&r);
+    cmd_run(del, NULL, NULL, 10, &r);
+    cmd_result_free(&r);
+}
