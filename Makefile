@@ -84,6 +84,12 @@ build/asan/tests/%: tests/%.c $(call objs,asan,$(TESTLIB_SRC)) $(ASAN_WIDGETS) $
 	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) -o $@ $< $(call objs,asan,$(TESTLIB_SRC)) \
 	  $(ASAN_WIDGETS) $(ASAN_CORE) $(LDLIBS_ALL)
 
+# The same test programs without sanitizers, for valgrind.
+build/rel/tests/%: tests/%.c $(call objs,rel,$(TESTLIB_SRC)) $(REL_WIDGETS) $(REL_CORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(REL_CFLAGS) -o $@ $< $(call objs,rel,$(TESTLIB_SRC)) \
+	  $(REL_WIDGETS) $(REL_CORE) $(LDLIBS_ALL)
+
 # Unit tests only: no guests, no stock images (seconds).
 unit-test: check-deps $(ASAN_BIN) $(TEST_BINS)
 	@IOTBENCH_BIN=$(CURDIR)/$(ASAN_BIN) IOTBENCH_SRC=$(CURDIR) sh tests/run unit
@@ -140,8 +146,9 @@ install: iotbench
 	cp -R hostfs-template/. $(DESTDIR)$(PREFIX)/share/iotbench/hostfs-template/
 	install -m 0644 docs/iotbench.1 $(DESTDIR)$(PREFIX)/share/man/man1/iotbench.1
 
-valgrind: iotbench
-	@sh tests/valgrind.sh
+VALGRIND_TESTS := $(patsubst %.c,build/rel/%,$(wildcard tests/unit/test_*.c))
+valgrind: iotbench $(VALGRIND_TESTS)
+	@IOTBENCH_BIN=$(CURDIR)/iotbench IOTBENCH_SRC=$(CURDIR) sh tests/valgrind.sh $(VALGRIND_TESTS)
 
 clean:
 	rm -rf build/rel build/asan iotbench

@@ -680,10 +680,19 @@ void termview_set_mute(struct termview *tv, bool mute)
 
 enum { G_GROUND, G_ESC, G_C2, G_CSI, G_DROP };
 
+/* libvterm 0.1.4 decodes a write's text into a stack array sized by the
+ * write (valgrind: invalid stack writes for a 1 MB line; a few MB would
+ * overflow the stack), so it gets bounded slices. */
+#define GUARD_SLICE 4096
+
 static void guard_emit(struct termview *tv, const char *b, size_t n)
 {
-    if (n > 0)
-        vterm_input_write(tv->vt, b, n);
+    while (n > 0) {
+        size_t k = n < GUARD_SLICE ? n : GUARD_SLICE;
+        vterm_input_write(tv->vt, b, k);
+        b += k;
+        n -= k;
+    }
 }
 
 /* REP (CSI n b): repeats the last graphic character. libvterm 0.1.4's own

@@ -404,7 +404,7 @@ static int count_entries(const char *dir)
 
 static void remove_device_and_deps(const char *alias)
 {
-    char cmd[8192];
+    char cmd[16384];
     snprintf(cmd, sizeof cmd, "rm -rf '%s/devices/%s' '%s/kernels/%s' '%s/hostfs/%s'", home(),
              alias, home(), KERNEL, home(), HOSTFS);
     if (system(cmd) != 0)
