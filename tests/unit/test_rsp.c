@@ -13,6 +13,7 @@
 #include "core/rsp.h"
 #include "core/util.h"
 #include "tests/lib/harness.h"
+#include "tests/lib/peer.h"
 
 /* ---- a scripted peer --------------------------------------------------
  * A forked child plays the stub's side of a transcript:
@@ -71,7 +72,7 @@ static bool read_exact(int fd, char *buf, size_t len)
     return true;
 }
 
-static int peer_play(int fd, const char *script)
+static int byte_peer_play(int fd, const char *script)
 {
     static char line[1 << 17], raw[1 << 17], want[1 << 18], got[1 << 18];
     const char *p = script;
@@ -108,7 +109,7 @@ static int peer_play(int fd, const char *script)
     return 0;
 }
 
-static pid_t peer_start(const char *script, int *client_fd)
+static pid_t byte_peer_start(const char *script, int *client_fd)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
@@ -117,7 +118,7 @@ static pid_t peer_start(const char *script, int *client_fd)
     pid_t pid = fork();
     if (pid == 0) {
         close(sv[0]);
-        _exit(peer_play(sv[1], script));
+        _exit(byte_peer_play(sv[1], script));
     }
     close(sv[1]);
     *client_fd = sv[0];
@@ -138,31 +139,13 @@ static pid_t peer_tcp(const char *script, int *port)
     pid_t pid = fork();
     if (pid == 0) {
         int fd = accept(lfd, NULL, NULL);
-        _exit(fd < 0 ? 2 : peer_play(fd, script));
+        _exit(fd < 0 ? 2 : byte_peer_play(fd, script));
     }
     close(lfd);
     return pid;
 }
 
-static int peer_wait(pid_t pid)
-{
-    int status;
-    if (waitpid(pid, &status, 0) != pid)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static char *transcript(const char *name)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/data/transcripts/%s", test_src_dir(), name);
-    char *text = test_read_file(path);
-    if (text == NULL) {
-        fprintf(stderr, "cannot read %s\n", path);
-        abort();
-    }
-    return text;
-}
+/* peer_wait() and transcript() come from tests/lib/peer.h. */
 /* ---- end of the scripted peer ---- */
 
 /* Feeds all of in to a decoder; collects the frames. */
@@ -450,7 +433,7 @@ static void fixture_start(struct fixture *f, const char *script, const struct rs
     int fd;
     f->lp = loop_new();
     f->script = xstrdup(script);
-    f->peer = peer_start(f->script, &fd);
+    f->peer = byte_peer_start(f->script, &fd);
     f->r = rsp_open_fd(f->lp, fd, "stub", o);
 }
 
@@ -878,7 +861,7 @@ TEST(rsp_close_inside_callback_drops_pending_ops)
 {
     int fd, calls = 0;
     struct loop *lp = loop_new();
-    pid_t peer = peer_start(PLAIN_HANDSHAKE "<P qC\n> +\n>P QC1\n< +\nhold\n", &fd);
+    pid_t peer = byte_peer_start(PLAIN_HANDSHAKE "<P qC\n> +\n>P QC1\n< +\nhold\n", &fd);
     struct rsp *r = rsp_open_fd(lp, fd, "stub", NULL);
     rsp_request(r, "qC", 1000, close_in_callback, &calls);
     rsp_read_memory(r, 0x1000, 500, 1000, NULL, NULL); /* an op with state to free */
