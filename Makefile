@@ -126,16 +126,18 @@ deps:
 	    || missing="$$missing $$p"; \
 	done; \
 	armhf=yes; dpkg --print-foreign-architectures | grep -qx armhf || armhf=no; \
+	apt-cache show linux-image-armmp:armhf >/dev/null 2>&1 || armhf=no; \
 	if [ -z "$$missing" ] && [ $$armhf = yes ]; then exit 0; fi; \
 	if [ "$$(id -u)" != 0 ]; then \
 	  echo "iotbench needs these Debian packages; run as root:"; \
 	  echo "  dpkg --add-architecture armhf && apt-get update && apt-get install -y$$missing"; \
 	  exit 1; \
 	fi; \
-	echo "[deps] installing:$$missing"; \
+	echo "[deps] installing:$${missing:- (armhf package lists)}"; \
 	dpkg --add-architecture armhf; \
 	apt-get update -q >/dev/null 2>&1 || echo "[deps] apt-get update reported errors (a mirror syncing?); going on"; \
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null \
+	[ -z "$$missing" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	  --no-install-recommends $$missing >/dev/null \
 	  || { echo "[deps] apt-get install failed" >&2; exit 1; }
 
 install: iotbench
