@@ -12,12 +12,25 @@
  *   latency      key to screen: a key typed into a console until its echo is on
  *                screen; a workbench key (the help page) while a console floods
  *
+ * and, with a running demo instance (bench/tui.sh boots one), the process
+ * table and the debugger view:
+ *
+ *   refresh      a process started in the guest until its row is on screen:
+ *                after `r` (refresh now; the periodic refresh set to a minute
+ *                so that it cannot help), and with the normal 1 s refresh
+ *   attach       `a` on demod until its registers are on screen
+ *   step         `s` in the debugger view until the new pc is on screen
+ *
  * Usage: tui_bench run [MB]            (needs IOTBENCH_BIN, default ./iotbench)
+ *        tui_bench inside HOME INSTANCE HTTP_PORT
  *        tui_bench guest FILE RESULT   (internal: the tmux pane's program)
  * Prints a Markdown table on stdout.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/lib/cmd.h"
 #include "tests/lib/tuidrive.h"
 
 static int64_t now_ms(void)
@@ -253,12 +267,202 @@ static double throughput_tmux(const char *self, const char *file)
     return (double)bytes / 1e6 / secs;
 }
 
+/* ---- the process table and the debugger view, on a real guest ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void median_worst(double *v, int n, double *med, double *worst)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    *med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    *worst = v[n - 1];
+}
+
+/* GET / over HTTP/1.0 from 127.0.0.1:port; true on "200 OK". */
+static bool http_ok(int port, int timeout_s)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = timeout_s};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    bool ok = false;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
+        const char *req = "GET / HTTP/1.0\r\n\r\n";
+        char buf[4096];
+        ssize_t n = 0;
+        if (write(fd, req, strlen(req)) == (ssize_t)strlen(req))
+            n = read(fd, buf, sizeof buf - 1);
+        if (n > 0) {
+            buf[n] = '\0';
+            ok = strstr(buf, "200 OK") != NULL;
+        }
+    }
+    close(fd);
+    return ok;
+}
+
+static void guest_sh(const char *home, const char *inst, const char *script)
+{
+    struct cmd_result r;
+    ib_run(&r, home, "instance", "exec", inst, "--", "sh", "-c", script, NULL);
+    cmd_result_free(&r);
+}
+
+struct row_change {
+    const char *label;
+    char *was;
+};
+
+/* The row holding label differs from what it was. */
+static bool row_changed(struct td *t, void *arg)
+{
+    struct row_change *c = arg;
+    int r, col;
+    if (!td_find(t, c->label, &r, &col))
+        return false;
+    char *now = td_row(t, r);
+    bool changed = strcmp(now, c->was) != 0;
+    free(now);
+    return changed;
+}
+
+static char *row_text(struct td *t, const char *label)
+{
+    int r, c;
+    return td_find(t, label, &r, &c) ? td_row(t, r) : strdup("");
+}
+
+static struct td *open_procs(const char *home, const char *inst, const char *env)
+{
+    struct td *t = td_start(&(struct td_opts){
+        .home = home, .rows = 45, .cols = 150, .env = (const char *[]){env, NULL}});
+    char cmd[300];
+    td_wait_text(t, "INSTANCES", 10000);
+    snprintf(cmd, sizeof cmd, ":procs %s\r", inst);
+    td_type(t, cmd);
+    td_wait_text(t, "/usr/bin/demod", 20000);
+    return t;
+}
+
+/* A process in the guest (sleep with a number of its own) until its row shows. */
+static double new_process_seen(struct td *t, const char *home, const char *inst, int id,
+                               bool press_r)
+{
+    char script[200], want[32];
+    snprintf(script, sizeof script, "sleep %d </dev/null >/dev/null 2>&1 &", id);
+    snprintf(want, sizeof want, "sleep %d", id);
+    guest_sh(home, inst, script);
+    double a = now_s();
+    if (press_r)
+        td_type(t, "r");
+    td_wait_text(t, want, 10000);
+    return (now_s() - a) * 1000;
+}
+
+static int inside(const char *home, const char *inst, int port)
+{
+    double v[20], med, worst;
+    /* 1. Refresh on demand: the periodic refresh out of the way. */
+    struct td *t = open_procs(home, inst, "IOTBENCH_PROC_REFRESH_MS=60000");
+    td_type(t, "/sleep 9\r");
+    td_pump(t, 500);
+    for (int i = 0; i < 10; i++)
+        v[i] = new_process_seen(t, home, inst, 9100 + i, true);
+    median_worst(v, 10, &med, &worst);
+    printf("| process table: a new guest process on screen after `r` (median / worst of 10) "
+           "| %.0f ms / %.0f ms |\n",
+           med, worst);
+    td_free(t);
+    /* 2. What a user sees with the normal refresh. */
+    t = open_procs(home, inst, "IOTBENCH_PROC_REFRESH_MS=");
+    td_type(t, "/sleep 9\r");
+    td_pump(t, 500);
+    for (int i = 0; i < 10; i++) {
+        td_pump(t, 137 * i % 1000); /* land anywhere in the refresh period */
+        v[i] = new_process_seen(t, home, inst, 9200 + i, false);
+    }
+    median_worst(v, 10, &med, &worst);
+    printf("| process table: a new guest process on screen with the 1 s refresh (median / worst "
+           "of 10) | %.0f ms / %.0f ms |\n",
+           med, worst);
+    fflush(stdout);
+    guest_sh(home, inst, "killall sleep 2>/dev/null; true");
+    td_type(t, "\033");
+    /* 3. Attach: `a` until registers show; then detach, three times. */
+    td_type(t, "/demod\r");
+    td_wait_text(t, "processes match /demod", 10000);
+    td_pump(t, 500);
+    for (int i = 0; i < 3; i++) {
+        double a = now_s();
+        td_type(t, "a");
+        td_wait_text(t, "attached at", 60000);
+        td_wait_text(t, "cpsr", 5000);
+        v[i] = (now_s() - a) * 1000;
+        td_type(t, "d");
+        td_wait_text(t, "detached from", 20000);
+        td_type(t, "\033"); /* back to the table: filter again (never attach to init) */
+        td_wait_text(t, "processes of", 10000);
+        td_type(t, "/demod\r");
+        td_wait_text(t, "processes match /demod", 10000);
+    }
+    median_worst(v, 3, &med, &worst);
+    printf("| debugger: `a` on demod until its registers are on screen (median / worst of 3) "
+           "| %.0f ms / %.0f ms |\n",
+           med, worst);
+    fflush(stdout);
+    /* 4. Step: stopped in handle_request by a request from the host. */
+    td_type(t, "a");
+    td_wait_text(t, "attached at", 60000);
+    td_type(t, "b");
+    td_wait_text(t, "Break at", 5000);
+    td_type(t, "handle_request\r");
+    td_wait_text(t, "breakpoints handle_request", 10000);
+    td_type(t, "c");
+    td_wait_text(t, "▶ running", 10000);
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0)
+        _exit(http_ok(port, 60) ? 0 : 1);
+    td_wait_text(t, "stopped: breakpoint at handle_request", 60000);
+    td_pump(t, 300);
+    int n = 20;
+    for (int i = 0; i < n; i++) {
+        struct row_change c = {"│ pc   ", row_text(t, "│ pc   ")};
+        double a = now_s();
+        td_type(t, "s");
+        td_wait(t, row_changed, &c, 10000);
+        v[i] = (now_s() - a) * 1000;
+        free(c.was);
+        td_pump(t, 30);
+    }
+    median_worst(v, n, &med, &worst);
+    printf("| debugger: `s` (step) until the new pc is on screen (median / worst of %d) "
+           "| %.1f ms / %.1f ms |\n",
+           n, med, worst);
+    td_type(t, "B");
+    td_wait_text(t, "Clear breakpoint", 5000);
+    td_type(t, "\r");
+    td_type(t, "c");
+    waitpid(child, NULL, 0);
+    td_type(t, "d");
+    td_wait_text(t, "detached from", 20000);
+    td_free(t);
+    return http_ok(port, 10) ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 4 && strcmp(argv[1], "guest") == 0)
         return guest(argv[2], argv[3]);
+    if (argc >= 5 && strcmp(argv[1], "inside") == 0)
+        return inside(argv[2], argv[3], atoi(argv[4]));
     if (argc < 2 || strcmp(argv[1], "run") != 0) {
-        fprintf(stderr, "usage: tui_bench run [MB]\n");
+        fprintf(stderr, "usage: tui_bench run [MB] | tui_bench inside HOME INSTANCE HTTP_PORT\n");
         return 2;
     }
     double mb = argc > 2 ? atof(argv[2]) : 20;

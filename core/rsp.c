@@ -200,10 +200,25 @@ static bool hex2(const uint8_t *p, size_t len, int *val)
     return true;
 }
 
+/* gdbserver writes W and X with "%x" once multiprocess is on ("X9;process:b3"):
+ * one digit or two, then the end or ';'. Returns the digits, 0 if not so. */
+static size_t exit_digits(const uint8_t *pkt, size_t len, int *val)
+{
+    if (len < 2 || (pkt[0] != 'W' && pkt[0] != 'X') || hexval(pkt[1]) < 0)
+        return 0;
+    if (len == 2 || pkt[2] == ';') {
+        *val = hexval(pkt[1]);
+        return 1;
+    }
+    return hex2(pkt + 1, len - 1, val) && (len == 3 || pkt[3] == ';') ? 2 : 0;
+}
+
 bool rsp_is_stop_reply(const uint8_t *pkt, size_t len)
 {
     int v;
-    if (len < 3 || !strchr("STWX", pkt[0]) || !hex2(pkt + 1, len - 1, &v))
+    if (exit_digits(pkt, len, &v) > 0)
+        return true;
+    if (len < 3 || !strchr("ST", pkt[0]) || !hex2(pkt + 1, len - 1, &v))
         return false;
     /* "T0;tnotrun:0" (qTStatus) is not one: a stop has exactly two digits. */
     return len == 3 || pkt[3] == ';' || (pkt[0] == 'T' && len > 3);
@@ -315,15 +330,18 @@ int rsp_stop_parse(const uint8_t *pkt, size_t len, struct rsp_stop *out, struct 
     memset(out, 0, sizeof *out);
     out->core = -1;
     int v;
-    if (!rsp_is_stop_reply(pkt, len) || !hex2(pkt + 1, len - 1, &v))
+    size_t digits = exit_digits(pkt, len, &v);
+    if (digits == 0 && (!rsp_is_stop_reply(pkt, len) || !hex2(pkt + 1, len - 1, &v)))
         return ib_err(err, IB_EFAIL, "not a stop reply: %.40s", (const char *)pkt);
+    if (digits == 0)
+        digits = 2;
     out->kind = pkt[0] == 'W' ? RSP_STOP_EXITED : pkt[0] == 'X' ? RSP_STOP_TERMINATED
                                                                 : RSP_STOP_SIGNAL;
     if (out->kind == RSP_STOP_EXITED)
         out->exit_code = v;
     else
         out->signal = v;
-    const char *p = (const char *)pkt + 3, *end = (const char *)pkt + len;
+    const char *p = (const char *)pkt + 1 + digits, *end = (const char *)pkt + len;
     if (pkt[0] != 'T') {
         /* W/X may carry ";process:pid". */
         uint64_t pid;

@@ -44,6 +44,19 @@ static void on_signal(int sig)
     errno = saved;
 }
 
+void app_trace(const char *fmt, ...)
+{
+    if (trace_file == NULL)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(trace_file, "[%lld] ", (long long)ib_now_ms());
+    vfprintf(trace_file, fmt, ap);
+    fputc('\n', trace_file);
+    fflush(trace_file);
+    va_end(ap);
+}
+
 void app_message(struct app *a, bool error, const char *fmt, ...)
 {
     char buf[512];
@@ -141,6 +154,8 @@ void app_focus(struct app *a, enum focus f, struct console *c)
     a->detail->base.focused = f == FOCUS_DETAIL;
     if (f != FOCUS_CONSOLE && a->zoom)
         a->zoom = false, relayout = true;
+    if (f != FOCUS_DETAIL && a->zoom_detail)
+        a->zoom_detail = false, relayout = true;
     if (relayout)
         app_relayout(a);
     a->prefix_pending = false;
@@ -151,7 +166,9 @@ void app_focus(struct app *a, enum focus f, struct console *c)
 void app_relayout(struct app *a)
 {
     int n = console_count(a);
-    struct layout_opts o = {a->show_nav, a->show_detail, a->zoom, n};
+    struct layout_opts o = {
+        a->show_nav,   a->show_detail || a->view != VIEW_INFO, a->zoom, n, a->view != VIEW_INFO,
+        a->zoom_detail};
     layout_screen(a->rows, a->cols, &o, &a->lay);
     a->full_redraw = true;
     app_dirty(a);
@@ -159,8 +176,11 @@ void app_relayout(struct app *a)
         return;
     struct rect nav = a->lay.nav, det = a->lay.detail;
     widget_place(&a->nav->base, (struct rect){nav.y + 1, nav.x, nav.h > 0 ? nav.h - 1 : 0, nav.w});
-    widget_place(&a->detail->base,
-                 (struct rect){det.y + 1, det.x, det.h > 0 ? det.h - 1 : 0, det.w});
+    struct rect body = {det.y + 1, det.x, det.h > 0 ? det.h - 1 : 0, det.w};
+    widget_place(&a->detail->base, body);
+    procs_place(a, body);
+    dbg_place(a, body);
+    snaps_place(a, body);
     widget_place(&a->status->base, a->lay.status);
     widget_place(&a->line->base, a->lay.status);
     widget_place(&a->help->base, (struct rect){2, 2, a->rows - 4, a->cols - 4});
@@ -197,6 +217,63 @@ void app_relayout(struct app *a)
     }
 }
 
+/* ---- detail views ---- */
+
+const char *app_view_instance(struct app *a)
+{
+    if (a->focus == FOCUS_CONSOLE && a->focus_con && app_instance(a, a->focus_con->name))
+        return a->focus_con->name;
+    int tag;
+    const char *name = nav_selected(a, &tag);
+    return tag == NAV_INSTANCE && name && app_instance(a, name) ? name : NULL;
+}
+
+void app_set_view(struct app *a, enum detail_view v)
+{
+    const char *inst = app_view_instance(a);
+    char name[256] = "";
+    if (v == VIEW_DEBUG) {
+        if (!a->dbg) {
+            app_message(a, true, "no debugger session: attach to a process first (p, then a)");
+            return;
+        }
+        inst = dbg_instance(a);
+    } else if (v != VIEW_INFO && inst == NULL) {
+        app_message(a, true, "select a running instance first");
+        return;
+    }
+    if (inst)
+        snprintf(name, sizeof name, "%s", inst);
+    if (v != VIEW_PROCS)
+        procs_close(a);
+    if (v != VIEW_SNAPS)
+        snaps_close(a);
+    a->view = v;
+    if (name[0] && v != VIEW_INFO)
+        nav_select(a, NAV_INSTANCE, name);
+    if (v == VIEW_PROCS)
+        procs_show(a, name);
+    else if (v == VIEW_SNAPS)
+        snaps_show(a, name);
+    if (v == VIEW_INFO)
+        a->zoom_detail = false;
+    a->filter_lv = NULL;
+    app_relayout(a);
+    app_focus(a, v == VIEW_INFO && a->focus != FOCUS_DETAIL ? a->focus : FOCUS_DETAIL,
+              a->focus_con);
+    app_dirty(a);
+}
+
+void app_prompt(struct app *a, enum prompt_kind kind, const char *arg, const char *prompt,
+                const char *initial)
+{
+    a->mode = MODE_PROMPT;
+    a->prompt = kind;
+    snprintf(a->prompt_arg, sizeof a->prompt_arg, "%s", arg ? arg : "");
+    lineedit_open(a->line, prompt, initial ? initial : "");
+    app_dirty(a);
+}
+
 /* ---- drawing ---- */
 
 static void draw_header(struct app *a)
@@ -213,6 +290,11 @@ static void draw_header(struct app *a)
              a->store_ok ? a->st.home : "(no store)", running, console_count(a),
              console_count(a) == 1 ? "" : "s", layout_mode_name(a->tiles), a->theme.name, pb);
     x += draw_text(stdscr, r.y, x, r.w - x - 8, TH_STATUS_BAR, buf);
+    dbg_header(a, buf, sizeof buf);
+    if (buf[0] && r.w - 8 > x + 4) {
+        x += draw_text(stdscr, r.y, x, r.w - x - 8, TH_STATUS_BAR, " │ ");
+        x += draw_text(stdscr, r.y, x, r.w - x - 8, TH_WARN, buf);
+    }
     if (r.w - 8 > x)
         draw_text(stdscr, r.y, r.w - 7, 7, TH_STATUS_KEY, "? help ");
 }
@@ -222,6 +304,58 @@ static void draw_title(struct rect r, bool focused, const char *text)
     enum th_element el = focused ? TH_TITLE_FOCUS : TH_TITLE;
     draw_fill(stdscr, r.y, r.x, r.w, el);
     draw_text(stdscr, r.y, r.x, r.w, el, text);
+}
+
+static const char *const TAB_NAMES[VIEW_N] = {"Info", "Processes", "Snapshots", "Debugger"};
+
+/* The detail pane's title: what is shown, and for an instance the tabs
+ * of its views (each remembered for clicks). */
+static void draw_detail_title(struct app *a)
+{
+    struct rect r = a->lay.detail;
+    bool focused = a->focus == FOCUS_DETAIL;
+    enum th_element el = focused ? TH_TITLE_FOCUS : TH_TITLE;
+    char buf[400];
+    int tag;
+    const char *name = nav_selected(a, &tag);
+    static const char *const KIND[] = {"",       "Kernel",  "Host filesystem", "Device tree",
+                                       "Device", "Instance"};
+    for (int v = 0; v < VIEW_N; v++)
+        a->tabs[v] = (struct rect){0, 0, 0, 0};
+    draw_fill(stdscr, r.y, r.x, r.w, el);
+    /* The views are about the navigator's instance (the debugger: its session's). */
+    const char *inst = tag == NAV_INSTANCE ? name : NULL;
+    if (a->view == VIEW_DEBUG && dbg_instance(a))
+        inst = dbg_instance(a);
+    if (inst == NULL) {
+        snprintf(buf, sizeof buf, " %s %s", name ? KIND[tag] : "Detail", name ? name : "");
+        draw_text(stdscr, r.y, r.x, r.w, el, buf);
+        return;
+    }
+    int x = r.x, end = r.x + r.w;
+    snprintf(buf, sizeof buf, " Instance %s ", inst);
+    x += draw_text(stdscr, r.y, x, end - x, el, buf);
+    for (int v = 0; v < VIEW_N && x < end; v++) {
+        if (v == VIEW_DEBUG && !(dbg_instance(a) && strcmp(dbg_instance(a), inst) == 0))
+            continue;
+        snprintf(buf, sizeof buf, " %s ", TAB_NAMES[v]);
+        int w = draw_text(stdscr, r.y, x + 1, end - x - 1,
+                          v == (int)a->view ? TH_TAB_ACTIVE : TH_TAB, buf);
+        a->tabs[v] = (struct rect){r.y, x + 1, 1, w};
+        x += w + 1;
+    }
+    if (a->view == VIEW_PROCS)
+        procs_title(a, buf, sizeof buf);
+    else if (a->view == VIEW_DEBUG)
+        dbg_title(a, buf, sizeof buf);
+    else if (a->view == VIEW_SNAPS)
+        snaps_title(a, buf, sizeof buf);
+    else
+        buf[0] = '\0';
+    if (buf[0] && x + 3 < end) {
+        x += draw_text(stdscr, r.y, x, end - x, el, "  ");
+        draw_text(stdscr, r.y, x, end - x, el, buf);
+    }
 }
 
 static void draw_vline(int y, int x, int h, enum th_element el)
@@ -243,13 +377,21 @@ static void draw_panes(struct app *a)
         draw_vline(a->lay.nav_sep.y, a->lay.nav_sep.x, a->lay.nav_sep.h, TH_BORDER);
     }
     if (a->lay.detail.h > 0) {
-        int tag;
-        const char *name = nav_selected(a, &tag);
-        static const char *const KIND[] = {"",       "Kernel",  "Host filesystem", "Device tree",
-                                           "Device", "Instance"};
-        snprintf(buf, sizeof buf, " %s %s", name ? KIND[tag] : "Detail", name ? name : "");
-        draw_title(a->lay.detail, a->focus == FOCUS_DETAIL, buf);
-        widget_draw(&a->detail->base, stdscr);
+        draw_detail_title(a);
+        switch (a->view) {
+        case VIEW_PROCS:
+            procs_draw(a, stdscr);
+            break;
+        case VIEW_DEBUG:
+            dbg_draw(a, stdscr);
+            break;
+        case VIEW_SNAPS:
+            snaps_draw(a, stdscr);
+            break;
+        default:
+            widget_draw(&a->detail->base, stdscr);
+            break;
+        }
     }
     struct rect area = a->lay.consoles;
     for (struct console *c = a->consoles; c; c = c->next) {
@@ -493,12 +635,33 @@ static void dispatch_mouse(struct app *a, const struct wmouse *evp)
         return;
     }
     if (rect_contains(a->lay.detail, me.y, me.x)) {
-        if (ev.kind == WM_PRESS)
+        if (ev.kind == WM_PRESS || ev.kind == WM_DOUBLE)
             app_focus(a, FOCUS_DETAIL, NULL);
+        if (ev.kind == WM_PRESS && me.y == a->lay.detail.y) {
+            for (int v = 0; v < VIEW_N; v++)
+                if (a->tabs[v].w > 0 && rect_contains(a->tabs[v], me.y, me.x)) {
+                    cmd_action(a, (enum action)(ACT_VIEW_INFO + v));
+                    break;
+                }
+            app_dirty(a);
+            return;
+        }
         rel.y -= a->detail->base.r.y, rel.x -= a->detail->base.r.x;
-        int r = rel.y >= 0 ? widget_mouse(&a->detail->base, &rel) : WR_HANDLED;
-        if (r >= TV_ACTION)
-            cmd_action(a, (enum action)(r - TV_ACTION));
+        if (rel.y < 0) {
+            app_dirty(a);
+            return;
+        }
+        if (a->view == VIEW_PROCS) {
+            procs_mouse(a, &rel);
+        } else if (a->view == VIEW_DEBUG) {
+            dbg_mouse(a, &rel);
+        } else if (a->view == VIEW_SNAPS) {
+            snaps_mouse(a, &rel);
+        } else {
+            int r = widget_mouse(&a->detail->base, &rel);
+            if (r >= TV_ACTION)
+                cmd_action(a, (enum action)(r - TV_ACTION));
+        }
         app_dirty(a);
         return;
     }
@@ -569,8 +732,9 @@ static void handle_scroll_key(struct app *a, struct console *c, int key)
 
 static void submit_line(struct app *a)
 {
-    char text[1024];
+    char text[1024], arg[sizeof a->prompt_arg];
     snprintf(text, sizeof text, "%s", a->line->text);
+    snprintf(arg, sizeof arg, "%s", a->prompt_arg);
     enum input_mode mode = a->mode;
     enum prompt_kind prompt = a->prompt;
     lineedit_remember(a->line);
@@ -580,14 +744,40 @@ static void submit_line(struct app *a)
     if (mode == MODE_CMD) {
         cmd_run_line(a, text);
     } else if (mode == MODE_FILTER) {
-        listview_set_filter(a->nav, text);
-        nav_fill_detail(a);
-    } else if (mode == MODE_PROMPT && prompt == PROMPT_START_NAME) {
-        struct ib_error err = {0};
-        if (text[0] && names_validate(text, "instance name", &err) < 0)
-            app_message(a, true, "%s", err.msg);
-        else
-            job_start_instance(a, a->prompt_arg, text[0] ? text : NULL, a->port_offset, false);
+        struct listview *lv = a->filter_lv ? a->filter_lv : a->nav;
+        listview_set_filter(lv, text);
+        if (lv == a->nav)
+            nav_fill_detail(a);
+    } else if (mode == MODE_PROMPT) {
+        switch (prompt) {
+        case PROMPT_START_NAME: {
+            struct ib_error err = {0};
+            if (text[0] && names_validate(text, "instance name", &err) < 0)
+                app_message(a, true, "%s", err.msg);
+            else
+                job_start_instance(a, arg, text[0] ? text : NULL, a->port_offset, false);
+            break;
+        }
+        case PROMPT_KILL:
+            procs_prompt_done(a, prompt, text);
+            break;
+        case PROMPT_BREAK:
+        case PROMPT_UNBREAK:
+        case PROMPT_GOTO:
+            dbg_prompt_done(a, prompt, text);
+            break;
+        case PROMPT_SNAP_SAVE:
+        case PROMPT_SNAP_LOAD:
+        case PROMPT_SNAP_DELETE:
+            snaps_prompt_done(a, prompt, text);
+            break;
+        case PROMPT_EXPORT:
+        case PROMPT_IMPORT:
+            task_prompt_done(a, prompt, arg, text);
+            break;
+        default:
+            break;
+        }
     }
     a->full_redraw = true;
     app_dirty(a);
@@ -597,35 +787,43 @@ static void handle_line_key(struct app *a, int key)
 {
     if (a->mode == MODE_CONFIRM) {
         enum prompt_kind k = a->prompt;
+        char arg[sizeof a->prompt_arg];
+        snprintf(arg, sizeof arg, "%s", a->prompt_arg);
         lineedit_close(a->line);
         a->mode = MODE_NORMAL;
         a->prompt = PROMPT_NONE;
-        if (key == 'y' || key == 'Y') {
-            if (k == PROMPT_STOP)
-                job_stop_instance(a, a->prompt_arg, false);
-            else if (k == PROMPT_STOP_ALL)
-                for (size_t i = 0; i < a->n_inst; i++)
-                    job_stop_instance(a, a->inst[i].name, false);
-        } else {
+        bool yes = key == 'y' || key == 'Y';
+        if (!yes)
             app_message(a, false, "cancelled");
-        }
+        else if (k == PROMPT_STOP)
+            job_stop_instance(a, arg, false);
+        else if (k == PROMPT_STOP_ALL)
+            for (size_t i = 0; i < a->n_inst; i++)
+                job_stop_instance(a, a->inst[i].name, false);
+        else if (k == PROMPT_EXPORT_REPLACE)
+            task_prompt_done(a, k, arg, "y");
         app_dirty(a);
         return;
     }
+    struct listview *flv = a->filter_lv ? a->filter_lv : a->nav;
     int r = widget_key(&a->line->base, key);
     if (r == LE_SUBMIT) {
         submit_line(a);
     } else if (r == LE_CANCEL) {
         if (a->mode == MODE_FILTER) {
-            listview_set_filter(a->nav, "");
-            nav_fill_detail(a);
+            listview_set_filter(flv, "");
+            if (flv == a->nav)
+                nav_fill_detail(a);
+        } else if (a->mode == MODE_PROMPT && a->prompt != PROMPT_START_NAME) {
+            app_message(a, false, "cancelled");
         }
         lineedit_close(a->line);
         a->mode = MODE_NORMAL;
         a->prompt = PROMPT_NONE;
     } else if (r == LE_CHANGED && a->mode == MODE_FILTER) {
-        listview_set_filter(a->nav, a->line->text);
-        nav_fill_detail(a);
+        listview_set_filter(flv, a->line->text);
+        if (flv == a->nav)
+            nav_fill_detail(a);
     } else if (r == LE_COMPLETE && a->mode == MODE_CMD) {
         cmd_complete(a);
     }
@@ -719,6 +917,21 @@ static void handle_key(struct app *a, int key)
             app_dirty(a);
             return;
         }
+    } else if (a->focus == FOCUS_DETAIL && a->view != VIEW_INFO) {
+        /* The view's own keys first, then its widget's, then the pane's. */
+        static const unsigned WHERE[VIEW_N] = {0, BIND_PROCS, BIND_SNAPS, BIND_DEBUG};
+        enum action act = keys_lookup(key, WHERE[a->view]);
+        if (act != ACT_NONE) {
+            cmd_action(a, act);
+            return;
+        }
+        int r = a->view == VIEW_PROCS   ? procs_key(a, key)
+                : a->view == VIEW_DEBUG ? dbg_key(a, key)
+                                        : snaps_key(a, key);
+        if (r != WR_IGNORED) {
+            app_dirty(a);
+            return;
+        }
     } else if (a->focus == FOCUS_DETAIL) {
         if (key == '\r') {
             cmd_action(a, ACT_OPEN_CONSOLE);
@@ -778,14 +991,19 @@ static void on_refresh_timer(struct loop *lp, void *arg)
 static void on_tick(struct loop *lp, void *arg)
 {
     struct app *a = arg;
-    if (statusbar_tick(a->status, ib_now_ms()))
+    if (statusbar_tick(a->status, ib_now_ms()) || a->view == VIEW_PROCS ||
+        (a->task && task_running(a)))
         app_dirty(a);
     loop_timer(lp, 500, on_tick, a);
 }
 
 static void app_free(struct app *a)
 {
+    dbg_close(a); /* asks its job to detach; job_kill_all then waits for it */
     job_kill_all(a);
+    procs_close(a);
+    snaps_close(a);
+    task_free(a);
     while (a->consoles)
         console_close(a->consoles);
     while (a->watches) {
@@ -794,6 +1012,7 @@ static void app_free(struct app *a)
         free(w->name);
         free(w->dead_reason);
         free(w->error);
+        free(w->notice);
         free(w);
     }
     instance_list_free(a->inst, a->n_inst);

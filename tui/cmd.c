@@ -211,11 +211,78 @@ void cmd_action(struct app *a, enum action act)
         lineedit_open(a->line, ":", "");
         break;
     case ACT_FILTER:
-        if (a->lay.nav.h == 0)
-            a->show_nav = true, a->zoom = false, app_relayout(a);
-        app_focus(a, FOCUS_NAV, NULL);
+        /* The process table filters itself; everything else filters the navigator. */
+        if (a->focus == FOCUS_DETAIL && a->view == VIEW_PROCS && procs_list(a)) {
+            a->filter_lv = procs_list(a);
+        } else {
+            if (a->lay.nav.h == 0)
+                a->show_nav = true, a->zoom = false, app_relayout(a);
+            app_focus(a, FOCUS_NAV, NULL);
+            a->filter_lv = a->nav;
+        }
         a->mode = MODE_FILTER;
-        lineedit_open(a->line, "/", a->nav->filter);
+        lineedit_open(a->line, "/", a->filter_lv->filter);
+        break;
+    case ACT_VIEW_INFO:
+    case ACT_VIEW_PROCS:
+    case ACT_VIEW_SNAPS:
+    case ACT_VIEW_DEBUG:
+        app_set_view(a, (enum detail_view)(act - ACT_VIEW_INFO));
+        break;
+    case ACT_BACK:
+        if (a->view == VIEW_PROCS)
+            procs_action(a, act);
+        else if (a->view == VIEW_DEBUG)
+            dbg_action(a, act);
+        else if (a->view == VIEW_SNAPS)
+            snaps_action(a, act);
+        break;
+    case ACT_PROC_KILL:
+    case ACT_PROC_ATTACH:
+    case ACT_PROC_MAPS:
+    case ACT_PROC_SOCKETS:
+    case ACT_PROC_SORT_NEXT:
+    case ACT_PROC_SORT_PREV:
+    case ACT_PROC_SORT_INVERT:
+    case ACT_PROC_SORT_CPU:
+    case ACT_PROC_SORT_MEM:
+    case ACT_PROC_SORT_PID:
+    case ACT_PROC_KTHREADS:
+    case ACT_PROC_REFRESH:
+        if (a->view != VIEW_PROCS)
+            app_set_view(a, VIEW_PROCS);
+        procs_action(a, act);
+        break;
+    case ACT_DBG_CONT:
+    case ACT_DBG_STEP:
+    case ACT_DBG_BREAK:
+    case ACT_DBG_UNBREAK:
+    case ACT_DBG_GOTO:
+    case ACT_DBG_FOLLOW_SP:
+    case ACT_DBG_INT:
+    case ACT_DBG_DETACH:
+        dbg_action(a, act);
+        break;
+    case ACT_SNAP_SAVE:
+    case ACT_SNAP_LOAD:
+    case ACT_SNAP_DELETE:
+    case ACT_SNAP_REFRESH:
+        if (a->view != VIEW_SNAPS)
+            app_set_view(a, VIEW_SNAPS);
+        if (a->view == VIEW_SNAPS)
+            snaps_action(a, act);
+        break;
+    case ACT_EXPORT:
+        if (tag == NAV_DEVICE && sel)
+            task_export_prompt(a, sel);
+        else
+            app_message(a, true, "select a device to export (or :device export ALIAS FILE)");
+        break;
+    case ACT_IMPORT:
+        task_import_prompt(a);
+        break;
+    case ACT_TASK_CANCEL:
+        task_cancel(a);
         break;
     case ACT_NEXT_PANE:
         cycle_pane(a, 1);
@@ -358,6 +425,11 @@ void cmd_action(struct app *a, enum action act)
         break;
     }
     case ACT_ZOOM:
+        if (a->focus == FOCUS_DETAIL && a->view != VIEW_INFO) {
+            a->zoom_detail = !a->zoom_detail;
+            app_relayout(a);
+            break;
+        }
         if (a->consoles == NULL) {
             app_message(a, true, "no console open to zoom");
             break;
@@ -642,6 +714,83 @@ void cmd_run_line(struct app *a, const char *line)
         nav_fill_detail(a);
     } else if (strcmp(v, "refresh") == 0) {
         cmd_action(a, ACT_REFRESH);
+    } else if (strcmp(v, "info") == 0) {
+        app_set_view(a, VIEW_INFO);
+    } else if (strcmp(v, "procs") == 0 || strcmp(v, "ps") == 0 ||
+               (strcmp(v, "instance") == 0 && strcmp(v2, "ps") == 0)) {
+        const char *name =
+            strcmp(v, "instance") == 0 ? (argc > 2 ? argv[2] : NULL) : (argc > 1 ? argv[1] : NULL);
+        if (name && !app_instance(a, name)) {
+            app_message(a, true, "no instance named %s", name);
+            goto out;
+        }
+        if (name) {
+            app_focus(a, FOCUS_NAV, NULL); /* the named one, not the focused console's */
+            nav_select(a, NAV_INSTANCE, name);
+        }
+        app_set_view(a, VIEW_PROCS);
+    } else if (strcmp(v, "snapshots") == 0 ||
+               ((strcmp(v, "snapshot") == 0 || strcmp(v, "snap") == 0) && argc <= 2)) {
+        if (argc > 1 && app_instance(a, argv[1])) {
+            app_focus(a, FOCUS_NAV, NULL);
+            nav_select(a, NAV_INSTANCE, argv[1]);
+        }
+        app_set_view(a, VIEW_SNAPS);
+    } else if ((strcmp(v, "snapshot") == 0 || strcmp(v, "snap") == 0) && argc >= 3) {
+        /* :snapshot save|load|delete NAME (of the selected instance) */
+        enum prompt_kind k = strcmp(v2, "save") == 0     ? PROMPT_SNAP_SAVE
+                             : strcmp(v2, "load") == 0   ? PROMPT_SNAP_LOAD
+                             : strcmp(v2, "delete") == 0 ? PROMPT_SNAP_DELETE
+                                                         : PROMPT_NONE;
+        const char *inst = app_view_instance(a);
+        if (k == PROMPT_NONE) {
+            app_message(a, true, "usage: :snapshot save|load|delete NAME");
+        } else if (inst == NULL) {
+            app_message(a, true, "select a running instance first");
+        } else {
+            snprintf(a->prompt_arg, sizeof a->prompt_arg, "%s", inst);
+            app_set_view(a, VIEW_SNAPS);
+            snaps_prompt_done(a, k, argv[2]);
+        }
+    } else if (strcmp(v, "debug") == 0 || strcmp(v, "attach") == 0) {
+        const char *inst = app_view_instance(a);
+        if (argc < 2) {
+            app_set_view(a, VIEW_DEBUG);
+        } else if (inst == NULL) {
+            app_message(a, true, "select a running instance first");
+        } else if (atoi(argv[1]) <= 0) {
+            app_message(a, true, "usage: :debug PID (of the selected instance)");
+        } else {
+            dbg_attach(a, inst, atoi(argv[1]), argc > 2 ? argv[2] : "?");
+        }
+    } else if ((strcmp(v, "export") == 0) ||
+               (strcmp(v, "device") == 0 && strcmp(v2, "export") == 0)) {
+        int base = strcmp(v, "export") == 0 ? 1 : 2;
+        if (argc <= base) {
+            app_message(a, true, "usage: :export DEVICE [FILE]");
+        } else if (argc > base + 1) {
+            snprintf(a->prompt_arg, sizeof a->prompt_arg, "%s", argv[base]);
+            task_prompt_done(a, PROMPT_EXPORT, argv[base], argv[base + 1]);
+        } else {
+            task_export_prompt(a, argv[base]);
+        }
+    } else if (strcmp(v, "import") == 0 || (strcmp(v, "device") == 0 && strcmp(v2, "add") == 0)) {
+        int base = strcmp(v, "import") == 0 ? 1 : 2;
+        if (argc <= base) {
+            task_import_prompt(a);
+        } else {
+            char both[4400];
+            const char *alias = NULL;
+            for (int i = base + 1; i < argc; i++)
+                if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+                    alias = argv[++i];
+                else
+                    alias = argv[i];
+            snprintf(both, sizeof both, "%s%s%s", argv[base], alias ? " " : "", alias ? alias : "");
+            task_prompt_done(a, PROMPT_IMPORT, "", both);
+        }
+    } else if (strcmp(v, "cancel") == 0) {
+        task_cancel(a);
     } else {
         app_message(a, true, "unknown command: %s (try :help)", line);
     }

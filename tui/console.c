@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/lockfile.h"
@@ -362,6 +363,7 @@ void console_draw_title(struct console *c, WINDOW *win, bool focused)
     x += draw_text(win, r.y, x, end - x, base, buf);
     struct watch *w = watch_get(a, c->name, false);
     struct instance_info *info = app_instance(a, c->name);
+
     if (c->holder != 0 && c->fd < 0) {
         snprintf(buf, sizeof buf, " console held by pid %d ", (int)c->holder);
         x += draw_text(win, r.y, x, end - x, TH_WARN, buf);
@@ -376,17 +378,39 @@ void console_draw_title(struct console *c, WINDOW *win, bool focused)
         x += draw_text(win, r.y, x, end - x, TH_DIM, c->fd >= 0 ? " connected " : " connecting ");
     } else {
         int level = w ? (int)w->level : -1;
+        static const char WARNING[] = " agent not responding ";
+        bool warn = w && w->agent_down;
+        /* A warning must be read whole: in a narrow tile the timeline gives
+         * up its labels ("✓✓✓✓·") rather than cut the warning to " agent". */
+        int full = 0;
+        for (int i = 0; i < 5; i++)
+            full += draw_text_width(STAGES[i]) + 2;
+        bool compact = warn && end - x < full + draw_text_width(WARNING);
         for (int i = 0; i < 5 && x < end; i++) {
             enum th_element el = i <= level       ? TH_TIMELINE_DONE
                                  : i == level + 1 ? TH_TIMELINE_NOW
                                                   : TH_TIMELINE_TODO;
-            snprintf(buf, sizeof buf, "%s%s", i <= level ? "✓" : "·", STAGES[i]);
+            snprintf(buf, sizeof buf, "%s%s", i <= level ? "✓" : "·", compact ? "" : STAGES[i]);
             x += draw_text(win, r.y, x, end - x, el, buf);
-            if (x < end)
+            if (x < end && !compact)
                 x += draw_text(win, r.y, x, end - x, base, " ");
         }
-        if (w && w->agent_down)
-            x += draw_text(win, r.y, x, end - x, TH_WARN, " agent not responding ");
+        if (warn)
+            x += draw_text(win, r.y, x, end - x, TH_WARN, WARNING);
+    }
+    /* How it started: restored from a warm state (made when), or booted. */
+    if (info && info->warm_made_ms > 0 && x < end) {
+        time_t t = (time_t)(info->warm_made_ms / 1000);
+        struct tm tm;
+        char made[32];
+        localtime_r(&t, &tm);
+        strftime(made, sizeof made, "%m-%d %H:%M", &tm);
+        snprintf(buf, sizeof buf, " warm (%s) ", made);
+        x += draw_text(win, r.y, x, end - x, TH_OK, buf);
+    } else if (info && x < end) {
+        bool stale = w && w->notice;
+        x += draw_text(win, r.y, x, end - x, stale ? TH_WARN : base,
+                       stale ? " cold (stale warm state) " : " cold ");
     }
     if (c->tv->offset > 0 || c->scroll_mode) {
         snprintf(buf, sizeof buf, " [%d/%zu] ", c->tv->offset, c->tv->sb_count);

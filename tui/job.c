@@ -70,6 +70,9 @@ static void on_job_readable(struct loop *lp, int fd, int events, void *arg)
     /* EOF: the child is exiting; reap it. */
     loop_unwatch(lp, fd);
     close(fd);
+    if (j->cmd_fd >= 0)
+        close(j->cmd_fd);
+    j->cmd_fd = -1;
     int status = 0;
     while (waitpid(j->pid, &status, 0) < 0 && errno == EINTR)
         ;
@@ -79,11 +82,17 @@ static void on_job_readable(struct loop *lp, int fd, int events, void *arg)
     job_free(j);
 }
 
-struct job *job_spawn(struct app *a, const char *name, job_child_fn child, void *arg,
-                      job_line_fn on_line, job_done_fn on_done)
+static struct job *spawn(struct app *a, const char *name, job_child_fn child, void *arg,
+                         job_line_fn on_line, job_done_fn on_done, bool duplex)
 {
-    int p[2];
+    int p[2], in[2] = {-1, -1};
     if (pipe2(p, O_CLOEXEC) < 0) {
+        app_message(a, true, "cannot start a helper: %s", strerror(errno));
+        return NULL;
+    }
+    if (duplex && pipe2(in, O_CLOEXEC) < 0) {
+        close(p[0]);
+        close(p[1]);
         app_message(a, true, "cannot start a helper: %s", strerror(errno));
         return NULL;
     }
@@ -92,6 +101,8 @@ struct job *job_spawn(struct app *a, const char *name, job_child_fn child, void 
     if (pid < 0) {
         close(p[0]);
         close(p[1]);
+        if (duplex)
+            close(in[0]), close(in[1]);
         app_message(a, true, "cannot fork a helper: %s", strerror(errno));
         return NULL;
     }
@@ -108,8 +119,12 @@ struct job *job_spawn(struct app *a, const char *name, job_child_fn child, void 
         dup2(devnull, 0);
         dup2(devnull, 1);
         dup2(devnull, 2);
-        int out = dup2(p[1], 3);
-        for (int fd = 4; fd < 4096; fd++)
+        /* Out of the way first, so that placing one cannot close the other. */
+        int po = fcntl(p[1], F_DUPFD, 10), pi = duplex ? fcntl(in[0], F_DUPFD, 10) : -1;
+        int out = dup2(po, 3);
+        if (duplex)
+            dup2(pi, JOB_CMD_FD);
+        for (int fd = duplex ? JOB_CMD_FD + 1 : 4; fd < 4096; fd++)
             close(fd);
         child(out, arg);
         _exit(0);
@@ -120,6 +135,12 @@ struct job *job_spawn(struct app *a, const char *name, job_child_fn child, void 
     j->app = a;
     j->pid = pid;
     j->fd = p[0];
+    j->cmd_fd = -1;
+    if (duplex) {
+        close(in[0]);
+        ib_fd_set_nonblock(in[1]);
+        j->cmd_fd = in[1];
+    }
     j->on_line = on_line;
     j->on_done = on_done;
     j->name = name ? xstrdup(name) : NULL;
@@ -129,6 +150,62 @@ struct job *job_spawn(struct app *a, const char *name, job_child_fn child, void 
     return j;
 }
 
+struct job *job_spawn(struct app *a, const char *name, job_child_fn child, void *arg,
+                      job_line_fn on_line, job_done_fn on_done)
+{
+    return spawn(a, name, child, arg, on_line, on_done, false);
+}
+
+struct job *job_spawn_duplex(struct app *a, const char *name, job_child_fn child, void *arg,
+                             job_line_fn on_line, job_done_fn on_done)
+{
+    return spawn(a, name, child, arg, on_line, on_done, true);
+}
+
+int job_send(struct job *j, const char *fmt, ...)
+{
+    if (j == NULL || j->cmd_fd < 0)
+        return -1;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof line - 1)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (line[i] == '\n' || line[i] == '\r')
+            line[i] = ' ';
+    line[n++] = '\n';
+    /* Under PIPE_BUF: the line goes whole or not at all. */
+    return write(j->cmd_fd, line, (size_t)n) == n ? 0 : -1;
+}
+
+bool job_alive(struct app *a, const struct job *j)
+{
+    for (struct job *k = a->jobs; k; k = k->next)
+        if (k == j)
+            return true;
+    return false;
+}
+
+/* Waits for a child at most ms, then kills it for good. */
+static void reap_bounded(pid_t pid, int ms)
+{
+    int64_t end = ib_now_ms() + ms;
+    for (;;) {
+        pid_t r = waitpid(pid, NULL, WNOHANG);
+        if (r == pid || (r < 0 && errno != EINTR))
+            return;
+        if (ib_now_ms() >= end)
+            break;
+        ib_sleep_ms(10);
+    }
+    kill(pid, SIGKILL);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
 void job_kill_all(struct app *a)
 {
     while (a->jobs) {
@@ -136,17 +213,18 @@ void job_kill_all(struct app *a)
         a->jobs = j->next;
         loop_unwatch(a->lp, j->fd);
         close(j->fd);
+        if (j->cmd_fd >= 0)
+            close(j->cmd_fd);
+        /* SIGTERM lets a debugger session detach and an export clean up. */
         kill(j->pid, SIGTERM);
-        while (waitpid(j->pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+        reap_bounded(j->pid, 3000);
         job_free(j);
     }
 }
 
 /* ---- in the child ---- */
 
-static void say(int out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(int out, const char *fmt, ...)
+void job_say(int out, const char *fmt, ...)
 {
     char line[2048];
     va_list ap;
@@ -174,20 +252,20 @@ static void monitor_loop(int out, const struct store *st, const char *name)
         struct ib_error err = {0};
         if (instance_get(st, name, &info, &err) < 0) {
             if (err.status == IB_ENOTFOUND)
-                say(out, "GONE");
+                job_say(out, "GONE");
             else
-                say(out, "ERR %d %s", err.status, err.msg);
+                job_say(out, "ERR %d %s", err.status, err.msg);
             return;
         }
         if (info.state == INSTANCE_DEAD) {
-            say(out, "DEAD %s", info.dead_reason ? info.dead_reason : "QEMU exited");
+            job_say(out, "DEAD %s", info.dead_reason ? info.dead_reason : "QEMU exited");
             instance_info_free(&info);
             return;
         }
         int level = (int)instance_readiness(&info);
         instance_info_free(&info);
         if (level != prev)
-            say(out, "LEVEL %d", level);
+            job_say(out, "LEVEL %d", level);
         prev = level;
         /* Quick while booting, then a heartbeat that notices a hung agent. */
         bool booting = level < INSTANCE_READY_AGENT && ib_now_ms() - started < 180000;
@@ -208,7 +286,7 @@ static void child_start(int out, void *arg)
     struct store st;
     struct ib_error err = {0};
     if (store_open(&st, NULL, &err) < 0) {
-        say(out, "ERR %d %s", err.status, err.msg);
+        job_say(out, "ERR %d %s", err.status, err.msg);
         return;
     }
     struct instance_start_opts o = {
@@ -220,11 +298,15 @@ static void child_start(int out, void *arg)
     };
     struct instance_info info;
     if (instance_start(&st, s->device, &o, &info, &err) < 0) {
-        say(out, "ERR %d %s", err.status, err.msg);
+        job_say(out, "ERR %d %s", err.status, err.msg);
         store_close(&st);
         return;
     }
-    say(out, "STARTED %s", info.name);
+    job_say(out, "STARTED %s", info.name);
+    /* Warm or cold, and why a warm state was passed over (it is stale). */
+    job_say(out, "WARM %lld", (long long)info.warm_made_ms);
+    if (info.notice)
+        job_say(out, "NOTICE %s", info.notice);
     char name[256];
     snprintf(name, sizeof name, "%s", info.name);
     instance_info_free(&info);
@@ -237,7 +319,7 @@ static void child_monitor(int out, void *arg)
     struct store st;
     struct ib_error err = {0};
     if (store_open(&st, NULL, &err) < 0) {
-        say(out, "ERR %d %s", err.status, err.msg);
+        job_say(out, "ERR %d %s", err.status, err.msg);
         return;
     }
     monitor_loop(out, &st, arg);
@@ -255,9 +337,9 @@ static void child_stop(int out, void *arg)
     struct store st;
     struct ib_error err = {0};
     if (store_open(&st, NULL, &err) < 0 || instance_stop(&st, s->name, 10000, s->now, &err) < 0)
-        say(out, "ERR %d %s", err.status, err.msg);
+        job_say(out, "ERR %d %s", err.status, err.msg);
     else
-        say(out, "STOPPED");
+        job_say(out, "STOPPED");
     store_close(&st);
 }
 
@@ -276,6 +358,7 @@ static void on_monitor_line(struct job *j, const char *line)
             w = watch_get(a, name, true);
         }
         w->monitored = true;
+        w->start_seen = true;
         w->reached_ms[INSTANCE_READY_NONE] = ib_wall_ms();
         app_message(a, false, "%s started", name);
         nav_refresh(a);
@@ -283,6 +366,16 @@ static void on_monitor_line(struct job *j, const char *line)
         struct console *c = console_open(a, name);
         if (c)
             app_focus(a, FOCUS_CONSOLE, c);
+    } else if (strncmp(line, "WARM ", 5) == 0) {
+        w->warm_ms = atoll(line + 5);
+        if (w->warm_ms > 0 && w->notice == NULL)
+            app_message(a, false, "%s started warm", j->name);
+        nav_fill_detail(a);
+    } else if (strncmp(line, "NOTICE ", 7) == 0) {
+        free(w->notice);
+        w->notice = xstrdup(line + 7);
+        app_message(a, true, "%s", w->notice);
+        nav_fill_detail(a);
     } else if (strncmp(line, "LEVEL ", 6) == 0) {
         int level = atoi(line + 6);
         if (level < 0 || level > INSTANCE_READY_TARGET)
@@ -353,6 +446,9 @@ void job_start_instance(struct app *a, const char *device, const char *name, int
     w->error = NULL;
     w->dead = false;
     w->monitored = true;
+    w->warm_ms = 0;
+    free(w->notice);
+    w->notice = NULL;
     memset(w->reached_ms, 0, sizeof w->reached_ms);
     w->level = w->max = INSTANCE_READY_NONE;
     if (job_spawn(a, key, child_start, &s, on_monitor_line, on_monitor_done) == NULL)

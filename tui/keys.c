@@ -15,6 +15,10 @@
 #define W (BIND_NAV | BIND_DETAIL)
 #define P BIND_PREFIX
 #define S BIND_SCROLL
+#define PR BIND_PROCS
+#define DB BIND_DEBUG
+#define SN BIND_SNAPS
+#define VIEWS (BIND_PROCS | BIND_DEBUG | BIND_SNAPS)
 
 const struct binding key_bindings[] = {
     {'?', "Help", ACT_HELP, W | P, "show this help"},
@@ -34,6 +38,12 @@ const struct binding key_bindings[] = {
     {'3', "", ACT_TILE_3, P, "focus console tile 3"},
     {'4', "", ACT_TILE_4, P, "focus console tile 4"},
     {'s', "Start", ACT_START, W, "start the selected device (asks for an instance name)"},
+    {'p', "Procs", ACT_VIEW_PROCS, W | P, "the selected instance's live process table"},
+    {'S', "Snaps", ACT_VIEW_SNAPS, W, "the selected instance's snapshots"},
+    {'A', "Debugger", ACT_VIEW_DEBUG, W | P, "back to the debugger view of the session"},
+    {'e', "Export", ACT_EXPORT, W, "export the selected device to a .piotr archive"},
+    {'i', "Import", ACT_IMPORT, W, "import a .piotr archive as a new device"},
+    {'C', "Cancel", ACT_TASK_CANCEL, W, "cancel the export or import that runs"},
     {'\r', "Console", ACT_OPEN_CONSOLE, W, "open / focus the selected instance's console"},
     {'x', "Stop", ACT_STOP, W | P, "stop the selected (or focused console's) instance"},
     {'X', "StopAll", ACT_STOP_ALL, W, "stop every instance"},
@@ -55,6 +65,37 @@ const struct binding key_bindings[] = {
     {'d', "Detach", ACT_QUIT, P, "quit the workbench (instances keep running)"},
     {'q', "Quit", ACT_QUIT, W | P, "quit the workbench (instances keep running)"},
     {WK_FN(KEY_F(10)), "", ACT_QUIT, W, "quit"},
+    /* the process table (detail pane) */
+    {'k', "Kill", ACT_PROC_KILL, PR, "kill the selected process (asks for the signal)"},
+    {'a', "Attach", ACT_PROC_ATTACH, PR, "attach the debugger to the selected process"},
+    {'m', "Maps", ACT_PROC_MAPS, PR, "its memory maps (Enter and a double click too)"},
+    {'o', "Sockets", ACT_PROC_SOCKETS, PR, "its open sockets"},
+    {'/', "Filter", ACT_FILTER, PR, "filter the table (Enter keeps, Esc clears)"},
+    {'>', "Sort", ACT_PROC_SORT_NEXT, PR, "sort by the next column (or click a header)"},
+    {'<', "", ACT_PROC_SORT_PREV, PR, "sort by the previous column"},
+    {WK_FN(KEY_F(6)), "", ACT_PROC_SORT_NEXT, PR, "sort by the next column"},
+    {'I', "", ACT_PROC_SORT_INVERT, PR, "invert the sort order"},
+    {'P', "", ACT_PROC_SORT_CPU, PR, "sort by CPU %"},
+    {'M', "", ACT_PROC_SORT_MEM, PR, "sort by memory (RSS)"},
+    {'N', "", ACT_PROC_SORT_PID, PR, "sort by pid"},
+    {'K', "", ACT_PROC_KTHREADS, PR, "show / hide kernel threads"},
+    {'r', "", ACT_PROC_REFRESH, PR, "refresh now (it refreshes every second)"},
+    {WK_FN(KEY_F(5)), "", ACT_PROC_REFRESH, PR, "refresh now"},
+    /* the debugger view */
+    {'s', "Step", ACT_DBG_STEP, DB, "one instruction (over a breakpoint at pc)"},
+    {'c', "Cont", ACT_DBG_CONT, DB, "continue; the workbench stays usable while it runs"},
+    {WK_CTRL('c'), "Int", ACT_DBG_INT, DB, "Ctrl-C: interrupt the running process"},
+    {'b', "Break", ACT_DBG_BREAK, DB, "break at a symbol, symbol+off or address"},
+    {'B', "Clear", ACT_DBG_UNBREAK, DB, "clear a breakpoint (* clears all)"},
+    {'g', "GoTo", ACT_DBG_GOTO, DB, "show memory at an address or symbol (sp follows sp)"},
+    {'f', "FollowSP", ACT_DBG_FOLLOW_SP, DB, "memory view follows sp again"},
+    {'d', "Detach", ACT_DBG_DETACH, DB, "detach: the process runs on"},
+    /* the snapshot list */
+    {'n', "Save", ACT_SNAP_SAVE, SN, "save a snapshot (asks for a name)"},
+    {'l', "Load", ACT_SNAP_LOAD, SN, "load the selected snapshot (also Enter)"},
+    {'x', "Delete", ACT_SNAP_DELETE, SN, "delete the selected snapshot"},
+    {'r', "", ACT_SNAP_REFRESH, SN, "read the list again"},
+    {WK_ESC, "Back", ACT_BACK, VIEWS, "back (maps/sockets to the table, table to details)"},
     {WK_FN(KEY_UP), "", ACT_NONE, S, "scroll up one line (also k, mouse wheel)"},
     {WK_FN(KEY_DOWN), "", ACT_NONE, S, "scroll down one line (also j)"},
     {WK_FN(KEY_PPAGE), "PgUp", ACT_NONE, S, "scroll up one page"},
@@ -181,6 +222,21 @@ void keys_fill_help(struct app *a, struct textview *tv)
     help_section(a, tv, "After the prefix key", BIND_PREFIX);
     help_section(a, tv, "Scroll mode", BIND_SCROLL);
     help_section(a, tv, "In a console", BIND_CONSOLE);
+    help_section(a, tv, "Process table (p; keys while it has the focus)", BIND_PROCS);
+    textview_line(tv);
+    textview_add(tv, TH_NORMAL,
+                 "  It refreshes every second; device processes are marked. Click a row to "
+                 "select it, a header to sort by that column (again: reverse), the wheel "
+                 "scrolls.");
+    textview_set_indent(tv, 2);
+    help_section(a, tv, "Debugger view (a in the process table)", BIND_DEBUG);
+    textview_line(tv);
+    textview_add(tv, TH_NORMAL,
+                 "  Registers changed since the previous stop are highlighted. Up/Down/PgUp/PgDn "
+                 "and the wheel scroll the memory view; a double click on an instruction sets or "
+                 "clears a breakpoint there.");
+    textview_set_indent(tv, 2);
+    help_section(a, tv, "Snapshot list (S)", BIND_SNAPS);
     textview_line(tv);
     textview_line(tv);
     textview_add(tv, TH_SECTION, "Mouse");
@@ -211,6 +267,14 @@ void keys_fill_help(struct app *a, struct textview *tv)
         {"copy [FILE]", "copy the selection to FILE, or the clipboard"},
         {"prefix C-a", "change the prefix key"},
         {"filter TEXT", "filter the navigator"},
+        {"procs [INSTANCE]", "the live process table (also :ps)"},
+        {"debug PID", "attach the debugger to a process of the selected instance"},
+        {"snapshots [INSTANCE]", "the snapshot list"},
+        {"snapshot save|load|delete NAME", "a snapshot operation on the selected instance"},
+        {"export DEVICE [FILE]", "export a device (also :device export)"},
+        {"import FILE [ALIAS]", "import a .piotr archive (also :device add)"},
+        {"cancel", "cancel the export or import that runs"},
+        {"info", "back to the detail pane's details"},
         {"refresh", "reload the store and the instances"},
         {"quit", "leave (instances keep running)"},
     };
@@ -251,6 +315,16 @@ void keys_status_hints(struct app *a)
                 }
         return;
     }
+    if (a->focus == FOCUS_DETAIL && a->view != VIEW_INFO) {
+        static const unsigned WHERE[VIEW_N] = {0, BIND_PROCS, BIND_SNAPS, BIND_DEBUG};
+        statusbar_hint(sb, "?", "Help", ACT_HELP);
+        for (const struct binding *b = key_bindings; b->help; b++)
+            if ((b->where & WHERE[a->view]) && b->label[0])
+                statusbar_hint(sb, keyname_of(b->key, kb, sizeof kb), b->label, b->act);
+        statusbar_hint(sb, "z", "Zoom", ACT_ZOOM);
+        statusbar_hint(sb, "Tab", "Pane", ACT_NEXT_PANE);
+        return;
+    }
     int tag = 0;
     nav_selected(a, &tag);
     static const int COMMON_HEAD[] = {'?', ':', '/'};
@@ -260,11 +334,19 @@ void keys_status_hints(struct app *a)
                 statusbar_hint(sb, keyname_of(b->key, kb, sizeof kb), b->label, b->act);
                 break;
             }
+    if (task_running(a))
+        statusbar_hint(sb, "C", "Cancel", ACT_TASK_CANCEL);
     if (tag == NAV_DEVICE) {
         statusbar_hint(sb, "s", "Start", ACT_START);
         statusbar_hint(sb, "c", "Check", ACT_CHECK);
+        statusbar_hint(sb, "e", "Export", ACT_EXPORT);
+        statusbar_hint(sb, "i", "Import", ACT_IMPORT);
     } else if (tag == NAV_INSTANCE) {
         statusbar_hint(sb, "Enter", "Console", ACT_OPEN_CONSOLE);
+        statusbar_hint(sb, "p", "Procs", ACT_VIEW_PROCS);
+        statusbar_hint(sb, "S", "Snaps", ACT_VIEW_SNAPS);
+        if (a->dbg)
+            statusbar_hint(sb, "A", "Debugger", ACT_VIEW_DEBUG);
         statusbar_hint(sb, "x", "Stop", ACT_STOP);
         statusbar_hint(sb, "a", "Argv", ACT_ARGV);
     }

@@ -38,6 +38,7 @@ void watch_forget(struct app *a, const char *name)
             free(w->name);
             free(w->dead_reason);
             free(w->error);
+            free(w->notice);
             free(w);
             return;
         }
@@ -341,6 +342,9 @@ static void fill_device(struct app *a, const char *alias)
     textview_line(tv);
     action_line(tv, "s", "start an instance of this device", ACT_START);
     action_line(tv, "c", "check again", ACT_CHECK);
+    action_line(tv, "e", "export it to a .piotr archive", ACT_EXPORT);
+    action_line(tv, "i", "import a .piotr archive as a new device", ACT_IMPORT);
+    task_fill_detail(a, tv, alias);
     device_free(dev);
 }
 
@@ -405,6 +409,19 @@ static void fill_instance(struct app *a, const char *name)
         strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
         kv(tv, "started", TH_VALUE, "%s", when);
     }
+    /* Warm (restored) or cold (booted), and why a warm state was passed over. */
+    if (in->warm_made_ms > 0) {
+        time_t t = (time_t)(in->warm_made_ms / 1000);
+        struct tm tm;
+        char made[64];
+        localtime_r(&t, &tm);
+        strftime(made, sizeof made, "%Y-%m-%d %H:%M:%S", &tm);
+        kv(tv, "start", TH_OK, "warm: restored from the warm state made %s", made);
+    } else {
+        kv(tv, "start", TH_VALUE, "cold: booted");
+    }
+    if (w && w->notice)
+        kv(tv, "notice", TH_WARN, "%s", w->notice);
     /* The readiness timeline: each stage with the time it was reached. */
     textview_line(tv);
     textview_add(tv, TH_LABEL, "%-10s ", "readiness");
@@ -435,6 +452,8 @@ static void fill_instance(struct app *a, const char *name)
         kv(tv, "console", TH_WARN, "held by pid %d", (int)c->holder);
     textview_line(tv);
     action_line(tv, "Enter", c ? "focus its console" : "open its console", ACT_OPEN_CONSOLE);
+    action_line(tv, "p", "its processes (kill, debug, maps, sockets)", ACT_VIEW_PROCS);
+    action_line(tv, "S", "its snapshots (save, load, delete)", ACT_VIEW_SNAPS);
     action_line(tv, "x", "stop this instance", ACT_STOP);
     action_line(tv, "a", a->detail_argv ? "hide the QEMU command line" : "QEMU command line",
                 ACT_ARGV);
@@ -452,10 +471,30 @@ static void fill_instance(struct app *a, const char *name)
     }
 }
 
+/* The views follow the selection: another instance's processes or
+ * snapshots, and back to the details when it is no instance. */
+static void views_follow(struct app *a, int tag, const char *name)
+{
+    if (a->view == VIEW_INFO)
+        return;
+    bool inst = tag == NAV_INSTANCE && name && app_instance(a, name);
+    if (a->view == VIEW_DEBUG) {
+        if (!inst || !dbg_instance(a) || strcmp(dbg_instance(a), name) != 0)
+            app_set_view(a, VIEW_INFO);
+    } else if (!inst) {
+        app_set_view(a, VIEW_INFO);
+    } else if (a->view == VIEW_PROCS) {
+        procs_show(a, name);
+    } else if (a->view == VIEW_SNAPS) {
+        snaps_show(a, name);
+    }
+}
+
 void nav_fill_detail(struct app *a)
 {
     int tag;
     const char *name = nav_selected(a, &tag);
+    views_follow(a, tag, name);
     char key[300];
     snprintf(key, sizeof key, "%d:%s", tag, name ? name : "");
     bool same = strcmp(key, a->detail_key) == 0;

@@ -86,3 +86,32 @@ void draw_centred(WINDOW *w, int y, int x, int width, enum th_element e, const c
     int off = tw < width ? (width - tw) / 2 : 0;
     draw_text(w, y, x + off, width - off, e, s);
 }
+
+void draw_progress(WINDOW *w, int y, int x, int width, double fraction, const char *label)
+{
+    if (width <= 0)
+        return;
+    int fill = fraction < 0 ? 0 : fraction >= 1 ? width : (int)(fraction * width);
+    /* The label is centred over the bar; each cell takes the bar's style. */
+    int lw = label ? draw_text_width(label) : 0;
+    int lx = lw < width ? (width - lw) / 2 : 0;
+    for (int i = 0; i < width; i++)
+        draw_char(w, y, x + i, i < fill ? TH_PROGRESS_DONE : TH_PROGRESS_TODO,
+                  fraction < 0 ? L'·' : L' ');
+    if (label == NULL || lw == 0)
+        return;
+    /* Split the label where the fill ends so both parts keep their style. */
+    size_t len = strlen(label);
+    int col = 0;
+    for (size_t i = 0; i < len && col < width;) {
+        wchar_t wc;
+        i += next_wc(label + i, len - i, &wc);
+        int cw = safe_width(&wc);
+        if (cw == 0)
+            continue;
+        if (lx + col + cw > width)
+            break;
+        draw_char(w, y, x + lx + col, lx + col < fill ? TH_PROGRESS_DONE : TH_PROGRESS_TODO, wc);
+        col += cw;
+    }
+}

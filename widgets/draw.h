@@ -21,4 +21,8 @@ void draw_char(WINDOW *w, int y, int x, enum th_element e, wchar_t ch);
 /* Text centred in width columns (with the fill around it). */
 void draw_centred(WINDOW *w, int y, int x, int width, enum th_element e, const char *utf8);
 
+/* A progress bar of width columns: the done fraction (0..1) filled, the
+ * label written over it; fraction < 0 draws an "unknown yet" bar. */
+void draw_progress(WINDOW *w, int y, int x, int width, double fraction, const char *label);
+
 #endif

@@ -18,6 +18,10 @@ void layout_screen(int rows, int cols, const struct layout_opts *o, struct layou
     out->header = (struct rect){0, 0, 1, cols};
     out->status = (struct rect){rows - 1, 0, 1, cols};
     struct rect body = {1, 0, rows - 2, cols};
+    if (o->zoom_detail) {
+        out->detail = body;
+        return;
+    }
     if (o->zoom && o->n_consoles > 0) {
         out->consoles = body;
         return;
@@ -38,7 +42,7 @@ void layout_screen(int rows, int cols, const struct layout_opts *o, struct layou
         out->consoles = right;
         return;
     }
-    int dh = clamp(right.h / 3, 5, 12);
+    int dh = o->detail_big ? clamp(right.h * 3 / 5, 8, right.h - 6) : clamp(right.h / 3, 5, 12);
     out->detail = (struct rect){right.y, right.x, dh, right.w};
     out->consoles = (struct rect){right.y + dh, right.x, right.h - dh, right.w};
 }

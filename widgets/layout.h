@@ -6,8 +6,9 @@
  *   rows 1..h-2      navigator | detail (top) / console tiles (below)
  *   row h-1          status line, or the command line while it is open
  *
- * With consoles open the detail pane shrinks to a third of the height; a
- * zoomed console takes the whole body. Below LAYOUT_MIN_COLS x
+ * With consoles open the detail pane shrinks to a third of the height (three
+ * fifths when it shows a tool: processes, the debugger); a zoomed console,
+ * or a zoomed detail pane, takes the whole body. Below LAYOUT_MIN_COLS x
  * LAYOUT_MIN_ROWS nothing is laid out and the caller shows a message.
  */
 #ifndef IB_LAYOUT_H
@@ -32,8 +33,11 @@ enum tiles_mode {
 struct layout_opts {
     bool show_nav;
     bool show_detail;
-    bool zoom;      /* one console over the whole body */
-    int n_consoles; /* consoles open (tiles wanted) */
+    bool zoom;        /* one console over the whole body */
+    int n_consoles;   /* consoles open (tiles wanted) */
+    bool detail_big;  /* a tool (processes, debugger) in the detail pane: it
+                       * gets three fifths of the height above the consoles */
+    bool zoom_detail; /* the detail pane over the whole body */
 };
 
 struct layout {

@@ -18,7 +18,7 @@ enum { LE_CHANGED = WR_USER + 1, LE_SUBMIT, LE_CANCEL, LE_COMPLETE };
 
 struct lineedit {
     struct widget base;
-    char prompt[64];
+    char prompt[192];
     char text[1024];
     size_t cur;     /* byte offset of the cursor in text */
     char **history; /* oldest first */

@@ -16,6 +16,7 @@ static void clear_rows(struct listview *lv)
             free(lv->rows[i].cells[c]);
         free(lv->rows[i].cells);
         free(lv->rows[i].key);
+        free(lv->rows[i].sortv);
     }
     lv->n_rows = 0;
     lv->n_vis = 0;
@@ -41,6 +42,8 @@ int listview_add(struct listview *lv, enum lv_kind kind, int tag, const char *ke
     r->tag = tag;
     r->key = key ? xstrdup(key) : NULL;
     r->el = TH_NORMAL;
+    r->sortv = NULL;
+    r->sortv_set = 0;
     r->cells = xcalloc((size_t)lv->n_cols, sizeof *r->cells);
     for (int c = 0; c < lv->n_cols; c++)
         r->cells[c] = xstrdup(cells && cells[c] ? cells[c] : "");
@@ -51,6 +54,17 @@ void listview_set_element(struct listview *lv, int row, enum th_element el)
 {
     if (row >= 0 && row < lv->n_rows)
         lv->rows[row].el = el;
+}
+
+void listview_set_sort_value(struct listview *lv, int row, int col, double v)
+{
+    if (row < 0 || row >= lv->n_rows || col < 0 || col >= lv->n_cols || col >= 32)
+        return;
+    struct lv_row *r = &lv->rows[row];
+    if (r->sortv == NULL)
+        r->sortv = xcalloc((size_t)lv->n_cols, sizeof *r->sortv);
+    r->sortv[col] = v;
+    r->sortv_set |= 1u << col;
 }
 
 static bool contains_ci(const char *hay, const char *needle)
@@ -90,8 +104,14 @@ static const struct listview *sort_lv;
 static int sort_rows(const void *pa, const void *pb)
 {
     int a = *(const int *)pa, b = *(const int *)pb;
-    int c = cell_cmp(sort_lv->rows[a].cells[sort_lv->sort_col],
-                     sort_lv->rows[b].cells[sort_lv->sort_col]);
+    int col = sort_lv->sort_col;
+    const struct lv_row *ra = &sort_lv->rows[a], *rb = &sort_lv->rows[b];
+    int c;
+    unsigned bit = col < 32 ? 1u << col : 0;
+    if ((ra->sortv_set & bit) && (rb->sortv_set & bit))
+        c = ra->sortv[col] < rb->sortv[col] ? -1 : ra->sortv[col] > rb->sortv[col] ? 1 : 0;
+    else
+        c = cell_cmp(ra->cells[col], rb->cells[col]);
     if (sort_lv->sort_desc)
         c = -c;
     return c ? c : a - b;
@@ -287,8 +307,11 @@ static void listview_draw(struct widget *w, WINDOW *win)
             int x = r.x + indent;
             for (int c = 0; c < lv->sort_col; c++)
                 x += cw[c] + 1;
+            int sc = lv->sort_col, tw = draw_text_width(titles[sc]);
+            if (lv->cols[sc].right && tw < cw[sc])
+                x += cw[sc] - tw;
             if (x < r.x + r.w)
-                draw_text(win, y, x, r.x + r.w - x, TH_TABLE_HEADER_SORT, titles[lv->sort_col]);
+                draw_text(win, y, x, r.x + r.w - x, TH_TABLE_HEADER_SORT, titles[sc]);
         }
         for (int c = 0; c < n; c++)
             free(titles[c]);

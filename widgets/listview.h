@@ -36,6 +36,8 @@ struct lv_row {
     char *key; /* identifies the row across rebuilds */
     char **cells;
     enum th_element el; /* style when not selected */
+    double *sortv;      /* per column: what sorting compares, when set */
+    unsigned sortv_set; /* bit c: sortv[c] is set */
 };
 
 struct listview {
@@ -63,6 +65,9 @@ void listview_begin(struct listview *lv);
 int listview_add(struct listview *lv, enum lv_kind kind, int tag, const char *key,
                  const char *const *cells);
 void listview_set_element(struct listview *lv, int row, enum th_element el);
+/* Sorting by column col compares v instead of the cell's text (sizes shown
+ * as "3.1 MiB" sort by their bytes). Columns 0-31. */
+void listview_set_sort_value(struct listview *lv, int row, int col, double v);
 void listview_end(struct listview *lv);
 
 const struct lv_row *listview_selected(const struct listview *lv);

@@ -42,6 +42,13 @@ void statusbar_message(struct statusbar *sb, bool error, const char *fmt, ...)
     sb->base.dirty = true;
 }
 
+void statusbar_progress(struct statusbar *sb, const char *label, double fraction)
+{
+    snprintf(sb->progress, sizeof sb->progress, "%s", label ? label : "");
+    sb->fraction = fraction;
+    sb->base.dirty = true;
+}
+
 bool statusbar_tick(struct statusbar *sb, int64_t now)
 {
     if (sb->msg[0] && sb->msg_until && now >= sb->msg_until) {
@@ -57,6 +64,13 @@ static void statusbar_draw(struct widget *w, WINDOW *win)
     struct statusbar *sb = (struct statusbar *)w;
     struct rect r = w->r;
     draw_fill(win, r.y, r.x, r.w, TH_STATUS_BAR);
+    /* The progress bar keeps the right end; hints and message share the rest. */
+    int pw = 0;
+    if (sb->progress[0] && r.w >= 60) {
+        pw = r.w / 4 < 32 ? r.w / 4 : 32;
+        draw_progress(win, r.y, r.x + r.w - pw, pw, sb->fraction, sb->progress);
+        r.w -= pw + 1;
+    }
     int msg_w = sb->msg[0] ? draw_text_width(sb->msg) + 2 : 0;
     int limit = r.w - msg_w;
     if (limit < r.w / 3)

@@ -44,6 +44,16 @@ static const char *const NAMES[TH_N] = {
     [TH_CONSOLE_TITLE_FOCUS] = "console.title.focus",
     [TH_CONSOLE_SELECTION] = "console.selection",
     [TH_CONSOLE_SCROLLED] = "console.scrolled",
+    [TH_TAB] = "tab",
+    [TH_TAB_ACTIVE] = "tab.active",
+    [TH_PROC_DEVICE] = "process.device",
+    [TH_PROC_KERNEL] = "process.kernel",
+    [TH_CHANGED] = "changed",
+    [TH_CODE_PC] = "code.pc",
+    [TH_CODE_BREAK] = "code.break",
+    [TH_CODE_SYMBOL] = "code.symbol",
+    [TH_PROGRESS_DONE] = "progress.done",
+    [TH_PROGRESS_TODO] = "progress.todo",
 };
 
 /* Legible with attributes alone: the base of every theme and the fallback
@@ -80,6 +90,16 @@ static const attr_t MONO[TH_N] = {
     [TH_CONSOLE_TITLE_FOCUS] = A_BOLD | A_REVERSE,
     [TH_CONSOLE_SELECTION] = A_REVERSE,
     [TH_CONSOLE_SCROLLED] = A_BOLD | A_REVERSE,
+    [TH_TAB] = A_NORMAL,
+    [TH_TAB_ACTIVE] = A_BOLD | A_REVERSE,
+    [TH_PROC_DEVICE] = A_BOLD,
+    [TH_PROC_KERNEL] = A_DIM,
+    [TH_CHANGED] = A_BOLD | A_UNDERLINE,
+    [TH_CODE_PC] = A_REVERSE,
+    [TH_CODE_BREAK] = A_BOLD,
+    [TH_CODE_SYMBOL] = A_NORMAL,
+    [TH_PROGRESS_DONE] = A_REVERSE,
+    [TH_PROGRESS_TODO] = A_DIM,
 };
 
 static struct theme current;

@@ -64,6 +64,16 @@ enum th_element {
     TH_CONSOLE_TITLE_FOCUS,
     TH_CONSOLE_SELECTION,
     TH_CONSOLE_SCROLLED,
+    TH_TAB,           /* a detail-pane tab (Info, Processes ...) */
+    TH_TAB_ACTIVE,    /* the tab shown */
+    TH_PROC_DEVICE,   /* a process of the emulated device */
+    TH_PROC_KERNEL,   /* a kernel thread */
+    TH_CHANGED,       /* a value that changed since the last stop */
+    TH_CODE_PC,       /* the instruction at pc */
+    TH_CODE_BREAK,    /* an instruction with a breakpoint */
+    TH_CODE_SYMBOL,   /* symbol names in code listings */
+    TH_PROGRESS_DONE, /* the filled part of a progress bar */
+    TH_PROGRESS_TODO, /* the rest of it */
     TH_N
 };
 

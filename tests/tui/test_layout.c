@@ -20,7 +20,7 @@ static bool overlap(struct rect a, struct rect b)
 TEST(screen_120x40_with_and_without_consoles)
 {
     struct layout l;
-    struct layout_opts o = {true, true, false, 0};
+    struct layout_opts o = {true, true, false, 0, false, false};
     layout_screen(40, 120, &o, &l);
     struct rect screen = {0, 0, 40, 120};
     CHECK(!l.too_small);
@@ -43,7 +43,7 @@ TEST(screen_120x40_with_and_without_consoles)
 TEST(zoom_takes_the_whole_body)
 {
     struct layout l;
-    struct layout_opts o = {true, true, true, 3};
+    struct layout_opts o = {true, true, true, 3, false, false};
     layout_screen(24, 80, &o, &l);
     CHECK_INT(l.consoles.y, 1);
     CHECK_INT(l.consoles.h, 22);
@@ -52,10 +52,35 @@ TEST(zoom_takes_the_whole_body)
     CHECK_INT(l.detail.h, 0);
 }
 
+TEST(a_tool_in_the_detail_pane_gets_more_height_and_can_zoom)
+{
+    struct layout l;
+    struct layout_opts o = {true, true, false, 2, false, false};
+    layout_screen(40, 120, &o, &l);
+    int plain = l.detail.h;
+    o.detail_big = true; /* processes or the debugger above the consoles */
+    layout_screen(40, 120, &o, &l);
+    CHECK(l.detail.h > plain);
+    CHECK_INT(l.detail.h, 38 * 3 / 5);
+    CHECK(l.consoles.h >= 6);
+    CHECK_INT(l.detail.y + l.detail.h, l.consoles.y);
+    /* The smallest terminal still leaves the consoles their rows. */
+    layout_screen(LAYOUT_MIN_ROWS, LAYOUT_MIN_COLS, &o, &l);
+    CHECK(!l.too_small);
+    CHECK(l.detail.h >= 8 && l.consoles.h >= 6);
+    o.zoom_detail = true;
+    layout_screen(24, 80, &o, &l);
+    CHECK_INT(l.detail.y, 1);
+    CHECK_INT(l.detail.h, 22);
+    CHECK_INT(l.detail.w, 80);
+    CHECK_INT(l.nav.w, 0);
+    CHECK_INT(l.consoles.h, 0);
+}
+
 TEST(too_small_below_the_minimum)
 {
     struct layout l;
-    struct layout_opts o = {true, true, false, 1};
+    struct layout_opts o = {true, true, false, 1, false, false};
     layout_screen(12, 40, &o, &l);
     CHECK(l.too_small);
     layout_screen(LAYOUT_MIN_ROWS, LAYOUT_MIN_COLS, &o, &l);

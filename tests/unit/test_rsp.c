@@ -874,3 +874,19 @@ TEST(rsp_close_inside_callback_drops_pending_ops)
     CHECK_INT(peer_wait(peer), 0);
     loop_free(lp);
 }
+
+TEST(rsp_exit_replies_with_one_hex_digit)
+{
+    /* gdbserver with multiprocess writes W/X with %x: "X9;process:b3". */
+    struct rsp_stop st;
+    CHECK(rsp_stop_parse((const uint8_t *)"X9;process:b3", 13, &st, NULL) == 0);
+    CHECK_INT(st.kind, RSP_STOP_TERMINATED);
+    CHECK_INT(st.signal, 9);
+    CHECK(rsp_stop_parse((const uint8_t *)"W0;process:1f", 13, &st, NULL) == 0);
+    CHECK_INT(st.kind, RSP_STOP_EXITED);
+    CHECK_INT(st.exit_code, 0);
+    CHECK(rsp_stop_parse((const uint8_t *)"W1f", 3, &st, NULL) == 0);
+    CHECK_INT(st.exit_code, 31);
+    CHECK(rsp_stop_parse((const uint8_t *)"X9z", 3, &st, NULL) < 0);
+    CHECK(rsp_stop_parse((const uint8_t *)"S9", 2, &st, NULL) < 0);
+}
