@@ -778,6 +778,10 @@ static int cmd_debug(struct cli_ctx *ctx, const struct cli_command *cmd, int arg
     if (rc == 0 && drc < 0) {
         ctx->err = derr;
         rc = -1;
+    } else if (rc < 0 && drc < 0 && strstr(ctx->err.msg, derr.msg) == NULL) {
+        /* A lost session: what the detach found (the process's fate). */
+        size_t len = strlen(ctx->err.msg);
+        snprintf(ctx->err.msg + len, sizeof ctx->err.msg - len, "; %s", derr.msg);
     }
     if (out) {
         json_object_set_new(out, "detached", json_boolean(drc == 0));

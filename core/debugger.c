@@ -54,6 +54,8 @@ struct debugger {
     int host_port, guest_port;
     char netdev[32];
     char *qmp_sock, *qga_sock;
+    char *instance; /* its name and QEMU's pid: a lost connection checks whether it died */
+    pid_t qemu_pid;
     int64_t server_pid; /* gdbserver in the guest, 0 unknown */
     int op_timeout;
     struct debugger_bp *bps;
@@ -109,11 +111,51 @@ static void debugger_free(struct debugger *d)
     free(d->notes);
     free(d->qmp_sock);
     free(d->qga_sock);
+    free(d->instance);
     free(d->bps);
     free(d->regs);
     if (d->own_loop)
         loop_free(d->lp);
     free(d);
+}
+
+/* QEMU still there: a zombie does not count. */
+static bool qemu_alive(pid_t pid)
+{
+    char path[64], *stat = NULL;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    if (pid <= 0 || ib_read_file(path, 4096, &stat, NULL, NULL) < 0)
+        return false;
+    const char *paren = strrchr(stat, ')');
+    bool alive = paren != NULL && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+    free(stat);
+    return alive;
+}
+
+static int instance_died(struct debugger *d, struct ib_error *err)
+{
+    return ib_err(err, IB_EFAIL, "instance %s died (its QEMU, pid %d, is gone): the debugging "
+                  "session is over", d->instance ? d->instance : "?", (int)d->qemu_pid);
+}
+
+/* A request failed. When the connection was closed, says why: the whole
+ * instance died, or gdbserver alone ended. QEMU closes our connection as
+ * it exits: give it a moment to be gone before deciding. (A stub that
+ * stopped answering - a timeout - keeps its own message.) */
+static int lost(struct debugger *d, struct ib_error *err)
+{
+    struct ib_error e;
+    if (err == NULL || d->r == NULL || !rsp_failed(d->r, &e))
+        return -1;
+    bool closed = e.status != IB_ETIMEOUT;
+    for (int i = 0; closed && i < 10 && qemu_alive(d->qemu_pid); i++)
+        ib_sleep_ms(50);
+    if (d->qemu_pid > 0 && !qemu_alive(d->qemu_pid))
+        return instance_died(d, err);
+    if (closed && !d->system)
+        return ib_err(err, IB_EFAIL, "%s: gdbserver ended in the guest (killed?); the session "
+                      "is over", e.msg);
+    return -1;
 }
 
 static void on_any_stop(struct rsp *r, const struct rsp_stop *stop, const struct ib_error *err,
@@ -647,6 +689,8 @@ struct debugger_attach *debugger_attach_start(struct loop *lp, const struct stor
     if (o->op_timeout_ms > 0)
         d->op_timeout = o->op_timeout_ms;
     d->pid = pid;
+    d->instance = xstrdup(info->name);
+    d->qemu_pid = info->pid;
     snprintf(d->netdev, sizeof d->netdev, "%s", netdev);
     d->qmp_sock = xstrdup(info->qmp_sock);
     d->qga_sock = xstrdup(info->qga_sock);
@@ -768,6 +812,8 @@ int debugger_attach_system(const struct instance_info *info, const struct debugg
     }
     struct debugger *d = debugger_new(lp, true);
     d->system = true;
+    d->instance = xstrdup(info->name);
+    d->qemu_pid = info->pid;
     d->r = r;
     d->host_port = info->gdbstub_port;
     if (o && o->op_timeout_ms > 0)
@@ -849,7 +895,9 @@ static int load_regs(struct debugger *d, struct ib_error *err)
         return 0;
     if (need_stopped(d, "read registers", err) < 0)
         return -1;
-    return rsp_read_registers_sync(d->r, d->op_timeout, &d->regs, &d->regs_len, err);
+    if (rsp_read_registers_sync(d->r, d->op_timeout, &d->regs, &d->regs_len, err) < 0)
+        return lost(d, err);
+    return 0;
 }
 
 int debugger_regs(struct debugger *d, struct rsp_arm_regs *regs, struct ib_error *err)
@@ -899,7 +947,9 @@ int debugger_mem_read(struct debugger *d, uint64_t addr, void *buf, size_t len, 
 {
     if (need_stopped(d, "read memory", err) < 0)
         return -1;
-    return rsp_read_memory_sync(d->r, addr, buf, len, d->op_timeout, got, err);
+    if (rsp_read_memory_sync(d->r, addr, buf, len, d->op_timeout, got, err) < 0)
+        return lost(d, err);
+    return 0;
 }
 
 int debugger_mem_write(struct debugger *d, uint64_t addr, const void *data, size_t len,
@@ -937,10 +987,19 @@ int debugger_break(struct debugger *d, const char *where, struct debugger_bp *ou
             (hw[1] & 0xf8) >= 0xe8)
             kind = RSP_BP_THUMB2;
     }
+    /* The code under it, as the stub shows it (its own breakpoints hidden):
+     * what to put back should gdbserver die with the breakpoint inserted. */
+    uint8_t orig[4];
+    size_t orig_len = kind == RSP_BP_THUMB ? 2 : 4, got = 0;
+    if (rsp_read_memory_sync(d->r, addr, orig, orig_len, d->op_timeout, &got, NULL) < 0 ||
+        got != orig_len)
+        orig_len = 0;
     if (rsp_set_breakpoint_sync(d->r, addr, kind, d->op_timeout, err) < 0)
-        return -1;
+        return lost(d, err);
     d->bps = xrealloc(d->bps, (d->n_bps + 1) * sizeof *d->bps);
     struct debugger_bp *bp = &d->bps[d->n_bps++];
+    memcpy(bp->orig, orig, sizeof orig);
+    bp->orig_len = orig_len;
     bp->addr = addr;
     bp->thumb = thumb;
     bp->kind = kind;
@@ -1034,7 +1093,7 @@ static int step_once(struct debugger *d, struct ib_error *err)
         }
     }
     if (rc < 0)
-        return -1;
+        return lost(d, err);
     if (!d->stop_pending)
         return ib_err(err, IB_EFAIL, "the step ended without a stop reply");
     return 0;
@@ -1044,12 +1103,8 @@ int debugger_cont(struct debugger *d, struct ib_error *err)
 {
     if (d->running)
         return 0;
-    struct ib_error e;
-    if (rsp_failed(d->r, &e)) {
-        if (err != NULL)
-            *err = e;
-        return -1;
-    }
+    if (rsp_failed(d->r, err))
+        return lost(d, err);
     if (bp_at_pc(d) != NULL) {
         if (step_once(d, err) < 0)
             return -1;
@@ -1074,7 +1129,7 @@ int debugger_wait(struct debugger *d, int timeout_ms, struct debugger_stop *stop
         if (!d->running)
             return ib_err(err, IB_ECONFLICT, "the process is stopped: continue or step first");
         if (rsp_wait_stop_sync(d->r, timeout_ms, NULL, err) < 0)
-            return -1;
+            return lost(d, err);
     }
     if (!d->stop_pending)
         return ib_err(err, IB_EFAIL, "no stop came");
@@ -1155,6 +1210,7 @@ struct detach_op {
     int polls;
     long timer;
     int step;
+    bool lost, qemu_gone; /* the connection was gone; so was QEMU */
 };
 
 static void detach_next(struct detach_op *op);
@@ -1203,6 +1259,83 @@ static void on_fwd_removed(struct qmp *q, const struct qmp_result *res, void *ar
     detach_next(op);
 }
 
+/* Run when gdbserver is lost: puts the code under our breakpoints back
+ * through /proc/PID/mem (arguments BS:SEEK:COUNT, the bytes on stdin in the
+ * same order) and says whether the process is still there. */
+static const char FATE_SCRIPT[] =
+    "pid=$1; shift\n"
+    "[ -d /proc/$pid ] || { echo gone; exit 0; }\n"
+    "for bp; do\n"
+    "  bs=${bp%%:*}; rest=${bp#*:}; seek=${rest%%:*}; count=${rest#*:}\n"
+    "  dd of=/proc/$pid/mem bs=$bs seek=$seek count=$count conv=notrunc 2>/dev/null ||\n"
+    "    echo cannot-restore\n"
+    "done\n"
+    "[ -d /proc/$pid ] && echo runs || echo gone\n";
+
+static void on_fate(struct qga *g, struct qga_exec_result *r, const struct ib_error *e, void *arg)
+{
+    (void)g;
+    struct detach_op *op = arg;
+    struct debugger *d = op->d;
+    const char *out = r && r->out ? r->out : "";
+    bool bps = d->n_bps > 0, unknown = false;
+    for (size_t i = 0; i < d->n_bps; i++)
+        unknown |= d->bps[i].orig_len == 0;
+    if (e != NULL)
+        ib_err(&op->err, IB_EFAIL, "what became of process %d is unknown: %s", d->pid, e->msg);
+    else if (strstr(out, "gone") != NULL)
+        ib_err(&op->err, IB_EFAIL, "process %d is gone%s", d->pid,
+               bps ? " (a breakpoint gdbserver left in its code most likely ended it with SIGTRAP)"
+                   : "");
+    else if (strstr(out, "cannot-restore") != NULL || unknown)
+        ib_err(&op->err, IB_EFAIL, "process %d runs on, but a breakpoint could not be taken out "
+               "of its code: the next hit will end it", d->pid);
+    else
+        ib_err(&op->err, IB_EFAIL, "process %d runs on%s", d->pid,
+               bps ? " (the breakpoints gdbserver left in its code were taken out through the "
+                     "agent)"
+                   : "");
+    d->n_bps = 0;
+    detach_next(op);
+}
+
+static void fate_start(struct detach_op *op)
+{
+    struct debugger *d = op->d;
+    size_t n = 0, len = 0;
+    const char **argv = xcalloc(d->n_bps + 6, sizeof *argv);
+    char **owned = xcalloc(d->n_bps + 1, sizeof *owned);
+    uint8_t *bytes = xmalloc(d->n_bps * 4 + 1);
+    char spid[24];
+    snprintf(spid, sizeof spid, "%d", d->pid);
+    argv[n++] = "/bin/sh";
+    argv[n++] = "-c";
+    argv[n++] = FATE_SCRIPT;
+    argv[n++] = "sh";
+    argv[n++] = spid;
+    for (size_t i = 0; i < d->n_bps; i++) {
+        const struct debugger_bp *bp = &d->bps[i];
+        if (bp->orig_len == 0)
+            continue;
+        /* One write per instruction where the address allows it, so the
+         * running process never meets half of one. */
+        uint64_t bs = bp->addr % bp->orig_len == 0 ? bp->orig_len : 2;
+        owned[i] = xasprintf("%llu:%llu:%llu", (unsigned long long)bs,
+                             (unsigned long long)(bp->addr / bs),
+                             (unsigned long long)(bp->orig_len / bs));
+        argv[n++] = owned[i];
+        memcpy(bytes + len, bp->orig, bp->orig_len);
+        len += bp->orig_len;
+    }
+    argv[n] = NULL;
+    qga_exec(op->qga, argv, (const char *)bytes, len, 5000, on_fate, op);
+    for (size_t i = 0; i < d->n_bps; i++)
+        free(owned[i]);
+    free(owned);
+    free(argv);
+    free(bytes);
+}
+
 static void on_reap_timer(struct loop *lp, void *arg);
 
 static void on_reaped(struct qga *g, const struct qga_result *res, void *arg)
@@ -1230,9 +1363,10 @@ static void on_reap_timer(struct loop *lp, void *arg)
 
 /* Steps: 0 stop a running target, 1 take our breakpoints out (gdbserver
  * leaves them in memory on D, and the process would die on the next
- * one), 2 detach, 3 remove the forward, 4 reap gdbserver, 5 done. Each
+ * one), 2 detach, 3 remove the forward, 4 when the connection was lost:
+ * the process's fate (see FATE_SCRIPT), 5 reap gdbserver, 6 done. Each
  * step either starts something whose callback comes back here, or falls
- * through to the next. */
+ * through to the next. When QEMU is gone, only the report is left. */
 static void detach_next(struct detach_op *op)
 {
     struct debugger *d = op->d;
@@ -1261,11 +1395,17 @@ static void detach_next(struct detach_op *op)
                 rsp_detach(d->r, d->system ? 0 : d->pid, d->op_timeout, on_detached, op);
                 return;
             }
-            detach_keep_err(op, &e);
+            op->lost = true;
+            op->qemu_gone = d->qemu_pid > 0 && !qemu_alive(d->qemu_pid);
+            if (op->qemu_gone)
+                instance_died(d, &e);
+            /* A process session's error is its fate, found below. */
+            if (d->system || op->qemu_gone)
+                detach_keep_err(op, &e);
         } else if (step == 3) {
             rsp_close(d->r);
             d->r = NULL;
-            if (!d->system && d->qmp_sock != NULL) {
+            if (!d->system && d->qmp_sock != NULL && !op->qemu_gone) {
                 op->qmp = qmp_open(d->lp, d->qmp_sock, &e);
                 if (op->qmp != NULL) {
                     char cmd[128];
@@ -1279,13 +1419,23 @@ static void detach_next(struct detach_op *op)
         } else if (step == 4) {
             qmp_close(op->qmp);
             op->qmp = NULL;
-            if (!d->system && d->server_pid > 0 && d->qga_sock != NULL) {
+            bool fate = op->lost && !d->system && !op->qemu_gone;
+            if (!d->system && !op->qemu_gone && (fate || d->server_pid > 0) &&
+                d->qga_sock != NULL) {
                 struct qga_opts qo = {.lock_timeout_ms = 500};
-                op->qga = qga_open_opts(d->lp, d->qga_sock, &qo, NULL);
-                if (op->qga != NULL) {
-                    on_reap_timer(d->lp, op);
-                    return;
-                }
+                op->qga = qga_open_opts(d->lp, d->qga_sock, &qo, &e);
+                if (op->qga == NULL && fate)
+                    ib_err(&op->err, IB_EFAIL, "what became of process %d is unknown: %s",
+                           d->pid, e.msg);
+            }
+            if (fate && op->qga != NULL) {
+                fate_start(op);
+                return;
+            }
+        } else if (step == 5) {
+            if (d->server_pid > 0 && op->qga != NULL) {
+                on_reap_timer(d->lp, op);
+                return;
             }
         } else {
             qga_close(op->qga);

@@ -17,6 +17,15 @@
  * forward and lets the agent forget gdbserver. If iotbench dies instead,
  * gdbserver --once sees the connection close and detaches by itself.
  *
+ * A lost session says why: a request that finds the connection gone
+ * reports "instance NAME died" when QEMU is gone, else that gdbserver
+ * ended. gdbserver killed in the guest leaves its breakpoints in the
+ * process's code, where the next hit kills the process with SIGTRAP: the
+ * detach that follows puts the original code back through the agent
+ * (/proc/PID/mem) and fails with the process's fate ("process 163 runs
+ * on..." or "process 163 is gone..."). A process stopped or stepping when
+ * gdbserver died is usually gone before anything can be done.
+ *
  * The whole-system view connects to QEMU's gdbstub (`device start
  * --gdbstub`): the VM pauses while attached; detaching (D;1) resumes it.
  *
@@ -87,6 +96,8 @@ struct debugger_bp {
     bool thumb;
     int kind; /* the Z0 kind used: RSP_BP_ARM, RSP_BP_THUMB or RSP_BP_THUMB2 */
     char where[160];
+    uint8_t orig[4]; /* the code under it, put back through the agent if gdbserver is lost */
+    size_t orig_len; /* 0: unknown */
 };
 
 /* ---- attaching ---- */

@@ -157,6 +157,29 @@ static bool over(uint64_t v, uint64_t max)
     return v > max;
 }
 
+/* A write into the store failed: the system's reason (a full disk, a file
+ * size limit) with libarchive's, which alone says only "Write failed" or
+ * "Can't create 'device/...'". The import then removes what it wrote. */
+static int write_failed(struct ib_error *err, const char *what, struct archive *w)
+{
+    int e = archive_errno(w);
+    const char *msg = archive_error_string(w);
+    if (msg == NULL)
+        msg = "write failed";
+    if (e > 0 && strstr(msg, strerror(e)) == NULL)
+        return ib_err(err, IB_EFAIL, "cannot %s: %s (%s); nothing was kept", what, strerror(e),
+                      msg);
+    return ib_err(err, IB_EFAIL, "cannot %s: %s; nothing was kept", what, msg);
+}
+
+static int extract_failed(struct extract *x, const struct member *m, struct archive *w)
+{
+    char *what = xasprintf("extract %s", m->path);
+    write_failed(x->err, what, w);
+    free(what);
+    return -1;
+}
+
 /* how: "its manifest claims", "its members claim at least", "holds more than" */
 static int refuse_size(struct extract *x, uint64_t bytes, const char *how)
 {
@@ -402,8 +425,7 @@ static int member_data(struct extract *x, struct member *m, struct archive *w)
             pkg_buf_append(&x->config, buf, len);
         }
         if (w && archive_write_data_block(w, buf, len, off) < ARCHIVE_OK) {
-            rc =
-                ib_err(x->err, IB_EFAIL, "cannot extract %s: %s", m->path, archive_error_string(w));
+            rc = extract_failed(x, m, w);
             break;
         }
         progress(x, false);
@@ -444,14 +466,14 @@ static int write_member(struct extract *x, struct member *m, struct archive_entr
     }
     int r = archive_write_header(w, e);
     if (r < ARCHIVE_WARN)
-        return ib_err(x->err, IB_EFAIL, "cannot extract %s: %s", m->path, archive_error_string(w));
+        return extract_failed(x, m, w);
     if (r == ARCHIVE_WARN)
         warned(x, w, m->path);
     if (m->type == PKG_FILE && !m->link && member_data(x, m, w) < 0)
         return -1;
     r = archive_write_finish_entry(w);
     if (r < ARCHIVE_WARN)
-        return ib_err(x->err, IB_EFAIL, "cannot extract %s: %s", m->path, archive_error_string(w));
+        return extract_failed(x, m, w);
     if (r == ARCHIVE_WARN)
         warned(x, w, m->path);
     if (m->was_implicit) {
@@ -693,14 +715,11 @@ int pkg_extract(const struct pkg_extract_opts *o, struct ib_error *err)
         rc = finish(&x, &verified);
     /* Folder modes and times are set last, at close. */
     if (rc == 0 && x.wdev && archive_write_close(x.wdev) < ARCHIVE_WARN)
-        rc =
-            ib_err(err, IB_EFAIL, "cannot finish the extraction: %s", archive_error_string(x.wdev));
+        rc = write_failed(err, "finish the extraction", x.wdev);
     if (rc == 0 && x.wdirs && archive_write_close(x.wdirs) < ARCHIVE_WARN)
-        rc = ib_err(err, IB_EFAIL, "cannot finish the extraction: %s",
-                    archive_error_string(x.wdirs));
+        rc = write_failed(err, "finish the extraction", x.wdirs);
     if (rc == 0 && x.wdeps && archive_write_close(x.wdeps) < ARCHIVE_WARN)
-        rc = ib_err(err, IB_EFAIL, "cannot finish the extraction: %s",
-                    archive_error_string(x.wdeps));
+        rc = write_failed(err, "finish the extraction", x.wdeps);
     for (size_t i = x.n_late; rc == 0 && i-- > 0;) {
         if (utimensat(AT_FDCWD, x.late[i].path, x.late[i].ts, AT_SYMLINK_NOFOLLOW) < 0 &&
             x.n_warnings++ < SHOWN_MAX)

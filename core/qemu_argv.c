@@ -1,6 +1,7 @@
 /* qemu_argv.c - see qemu_argv.h. */
 #include "core/qemu_argv.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,9 +72,25 @@ static const char *virtio_suffix(const struct config *cfg)
     return cfg->virtio == CONFIG_VIRTIO_PCI ? "pci" : "device";
 }
 
+/* True when the kernel command line sets `name=` itself (a word of its own). */
+static bool cmdline_sets(const char *cmdline, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = cmdline; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == cmdline || p[-1] == ' ') && p[n] == '=')
+            return true;
+    return false;
+}
+
 char *qemu_argv_kernel_cmdline(const struct config *cfg)
 {
-    return xasprintf("%s iotbench.guestfs=%s", cfg->bootargs, config_guestfs_name(cfg->guestfs));
+    /* panic=1: a panicking kernel reboots after a second, and -no-reboot
+     * turns that reboot into QEMU's exit, so the instance is reported dead
+     * with the panic instead of spinning at 100% CPU forever (the kernel's
+     * default panic=0). A device that sets panic= keeps its own. */
+    const char *panic = cmdline_sets(cfg->bootargs, "panic") ? "" : " panic=1";
+    return xasprintf("%s iotbench.guestfs=%s%s", cfg->bootargs, config_guestfs_name(cfg->guestfs),
+                     panic);
 }
 
 static void add_machine(struct argv_buf *b, const struct qemu_argv_input *in)
@@ -91,6 +108,8 @@ static void add_machine(struct argv_buf *b, const struct qemu_argv_input *in)
     add2(b, "-name", opt_escape(in->instance));
     add2(b, "-display", xstrdup("none"));
     add2(b, "-monitor", xstrdup("none"));
+    /* A guest reboot (a panic's, see qemu_argv_kernel_cmdline) ends QEMU. */
+    add(b, xstrdup("-no-reboot"));
     add2(b, "-kernel", xstrdup(in->kernel));
     if (in->initrd)
         add2(b, "-initrd", xstrdup(in->initrd));

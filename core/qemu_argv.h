@@ -65,7 +65,8 @@ int qemu_argv_build(const struct qemu_argv_input *in, char ***argv, size_t *argc
 void qemu_argv_free(char **argv);
 
 /* The kernel command line given with -append: the device's bootargs plus
- * what the host system needs to know (malloc'd). */
+ * what the host system needs to know, and panic=1 unless the bootargs set
+ * panic= (with -no-reboot, a guest kernel panic ends QEMU) (malloc'd). */
 char *qemu_argv_kernel_cmdline(const struct config *cfg);
 
 /* One line, arguments quoted only where a shell would need it, for

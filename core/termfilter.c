@@ -5,7 +5,7 @@
 
 /* ST_CSI_SKIP swallows the rest of a CSI sequence that grew too long, up
  * to its final byte, so none of it leaks out as text. */
-enum { ST_TEXT, ST_ESC, ST_CSI, ST_CSI_SKIP, ST_STRING, ST_STRING_ESC, ST_CHARSET };
+enum { ST_TEXT, ST_ESC, ST_CSI, ST_CSI_SKIP, ST_STRING, ST_STRING_ESC, ST_CHARSET, ST_C2 };
 
 #define CSI_MAX_PARAMS 16
 
@@ -37,12 +37,15 @@ static void collect(struct termfilter *tf, unsigned char c)
 
 /* A CSI sequence ends with its final byte; keep it unless it is a window
  * operation (which can resize the user's terminal or make it report its
- * title back) or it grew too long. */
+ * title back), REP (it repeats a character the guest may never have
+ * printed - the user's terminal's last one - up to a count the guest
+ * chooses: 13 bytes in, a gigabyte of text out) or it grew too long. */
 static size_t finish_csi(struct termfilter *tf, unsigned char final, unsigned char *out)
 {
     collect(tf, final);
     tf->state = ST_TEXT;
-    if (final == 't' || tf->params > CSI_MAX_PARAMS || tf->seq_len >= sizeof tf->seq) {
+    if (final == 't' || final == 'b' || tf->params > CSI_MAX_PARAMS ||
+        tf->seq_len >= sizeof tf->seq) {
         drop(tf);
         return 0;
     }
@@ -80,22 +83,70 @@ static size_t on_esc(struct termfilter *tf, unsigned char c, unsigned char *out)
     }
 }
 
+/* Bytes from 0x80 up. C1 controls (U+0080..U+009F) are dropped in both
+ * forms: UTF-8 (C2 80..C2 9F: a UTF-8 terminal decodes U+009B as CSI and
+ * U+009D as OSC) and raw bytes outside a UTF-8 sequence (an 8-bit
+ * terminal reads 0x9B as CSI). A C2 lead is held until the next byte
+ * says which it is; 0xC0, 0xC1 and 0xF5.. never occur in UTF-8. */
+static size_t on_high(struct termfilter *tf, unsigned char c, unsigned char *out)
+{
+    if (c >= 0x80 && c <= 0xbf) {
+        if (tf->utf8_left > 0) {
+            tf->utf8_left--;
+            out[0] = c;
+            return 1;
+        }
+        if (c <= 0x9f) {
+            tf->dropped++;
+            return 0;
+        }
+        out[0] = c; /* a Latin-1 letter, harmless either way */
+        return 1;
+    }
+    tf->utf8_left = 0;
+    if (c == 0xc2) {
+        tf->state = ST_C2;
+        return 0;
+    }
+    if (c < 0xc2 || c > 0xf4) {
+        tf->dropped++;
+        return 0;
+    }
+    tf->utf8_left = c < 0xe0 ? 1 : c < 0xf0 ? 2 : 3;
+    out[0] = c;
+    return 1;
+}
+
 size_t termfilter_feed(struct termfilter *tf, const unsigned char *in, size_t len,
                        unsigned char *out)
 {
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = in[i];
+        if (tf->state == ST_C2) {
+            tf->state = ST_TEXT;
+            if (c >= 0x80 && c <= 0x9f) {
+                tf->dropped++; /* U+0080..U+009F */
+                continue;
+            }
+            out[o++] = 0xc2;
+            if (c >= 0xa0 && c <= 0xbf) {
+                out[o++] = c;
+                continue;
+            }
+            /* not a continuation: c starts afresh below */
+        }
+        if (tf->state == ST_TEXT && c < 0x80)
+            tf->utf8_left = 0;
         switch (tf->state) {
         case ST_TEXT:
             if (c == 0x1b) {
                 tf->seq_len = 0;
                 collect(tf, c);
                 tf->state = ST_ESC;
+            } else if (c >= 0x80) {
+                o += on_high(tf, c, out + o);
             } else if (c >= 0x20 && c != 0x7f) {
-                /* UTF-8 continuation bytes and lead bytes are >= 0x80; the
-                 * C1 range 0x80-0x9f only means control when it is not
-                 * part of a UTF-8 sequence, and the terminal is in UTF-8. */
                 out[o++] = c;
             } else if (c == '\r' || c == '\n' || c == '\t' || c == '\b') {
                 out[o++] = c;

@@ -7,7 +7,9 @@
  * parameters (colours, cursor motion, erase, modes, DSR queries), ESC 7/8,
  * ESC M/D/E, charset selection. Dropped whole: OSC (window titles, OSC 52
  * clipboard writes, hyperlinks), DCS, APC, PM, SOS strings, CSI window
- * operations ('t'), C1 controls, oversized CSI parameter lists, BEL floods.
+ * operations ('t'), REP ('b'), C1 controls (raw 0x80-0x9F outside UTF-8,
+ * and U+0080-U+009F written as UTF-8), oversized CSI parameter lists, BEL
+ * floods.
  *
  *     struct termfilter tf;
  *     termfilter_init(&tf);
@@ -27,6 +29,7 @@ struct termfilter {
     char seq[TERMFILTER_SLACK];    /* the escape sequence being collected */
     size_t seq_len;
     int params;      /* CSI parameter separators seen */
+    int utf8_left;   /* continuation bytes the current UTF-8 character still has */
     unsigned long dropped; /* sequences removed so far */
 };
 

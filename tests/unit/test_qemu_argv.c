@@ -141,6 +141,29 @@ TEST(port_offset_out_of_range_is_refused)
     config_free(cfg);
 }
 
+/* panic=1 (with -no-reboot) ends QEMU on a guest panic; a device that
+ * sets panic= itself keeps its value, and only a whole word counts. */
+TEST(kernel_panic_ends_qemu_unless_the_device_sets_panic)
+{
+    struct ib_error err = {0};
+    const char *cases[][2] = {
+        {"console=ttyAMA0", "console=ttyAMA0 iotbench.guestfs=virtfs panic=1"},
+        {"console=ttyAMA0 panic=0", "console=ttyAMA0 panic=0 iotbench.guestfs=virtfs"},
+        {"panic=-1 quiet", "panic=-1 quiet iotbench.guestfs=virtfs"},
+        {"oops=panic nopanic=3", "oops=panic nopanic=3 iotbench.guestfs=virtfs panic=1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char yaml[256];
+        snprintf(yaml, sizeof yaml, "version: \"1.0\"\ndevice:\n  bootargs: %s\n", cases[i][0]);
+        struct config *cfg;
+        CHECK_MSG(config_parse(yaml, strlen(yaml), "c", &cfg, &err) == 0, "%s", err.msg);
+        char *line = qemu_argv_kernel_cmdline(cfg);
+        CHECK_STR(line, cases[i][1]);
+        free(line);
+        config_free(cfg);
+    }
+}
+
 TEST(display_quotes_for_humans)
 {
     char *argv[] = {"qemu-system-arm", "-append", "console=ttyAMA0 root=/dev/vda", "it's", NULL};

@@ -76,3 +76,26 @@ TEST(long_line_passes_whole)
     const char *r = filter(line, sizeof line);
     CHECK_INT(strlen(r), sizeof line);
 }
+
+TEST(c1_controls_and_rep_dropped_in_every_form)
+{
+    /* U+009D (OSC) and U+009B (CSI) written as UTF-8, and as raw 8-bit
+     * bytes outside any UTF-8 character; what follows them is plain text. */
+    CHECK_STR(F("a\xc2\x9d" "0;t\x07" "b"), "a0;tb");
+    CHECK_STR(F("a\xc2\x9b" "8;1;1tb"), "a8;1;1tb");
+    CHECK_STR(F("a\x9b" "5n\x90q\x9c" "b"), "a5nqb");
+    /* Other two-byte characters, a C2 not followed by a continuation, and
+     * multi-byte characters whose continuation bytes fall in 0x80-0x9F. */
+    CHECK_STR(F("\xc2\xa9 \xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80"),
+              "\xc2\xa9 \xc3\xa9 \xe2\x9c\x93 \xf0\x9f\x98\x80");
+    CHECK_STR(F("\xc2" "A\xc0\xaf"), "\xc2" "A\xaf");
+    /* REP repeats a character the guest need not have printed. */
+    CHECK_STR(F("\x1b[1000000000b" "x\x1b[3bz"), "xz");
+    /* A C2 at the end of one read, its C1 byte at the start of the next. */
+    struct termfilter tf;
+    termfilter_init(&tf);
+    size_t n = termfilter_feed(&tf, (const unsigned char *)"p\xc2", 2, (unsigned char *)out);
+    n += termfilter_feed(&tf, (const unsigned char *)"\x9dq", 2, (unsigned char *)out + n);
+    out[n] = '\0';
+    CHECK_STR(out, "pq");
+}
