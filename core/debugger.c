@@ -65,6 +65,7 @@ struct debugger {
     struct debugger_stop last;
     bool have_last;
     bool running, stepping, stop_pending;
+    bool interrupting; /* an interrupt was sent and its stop not seen yet */
     struct debugger_stop pending;
 };
 
@@ -1122,18 +1123,48 @@ int debugger_cont(struct debugger *d, struct ib_error *err)
     return 0;
 }
 
+/* gdbserver's interrupt (0x03) signals the process GROUP of the pid it
+ * attached to, which does nothing when the process leads none (a service
+ * started with & by a script, like demod). When no stop follows soon, the
+ * process itself gets SIGINT through the agent: gdbserver reports it, and
+ * continuing or detaching does not deliver it. */
+#define INTERRUPT_GRACE_MS 100
+
+static int wait_interrupted(struct debugger *d, int timeout_ms, struct ib_error *err)
+{
+    int first = timeout_ms < INTERRUPT_GRACE_MS ? timeout_ms : INTERRUPT_GRACE_MS;
+    if (rsp_wait_stop_sync(d->r, first, NULL, err) == 0)
+        return 0;
+    if (err != NULL && err->status != IB_ETIMEOUT)
+        return lost(d, err);
+    if (timeout_ms <= first)
+        return -1;
+    struct ib_error kerr = {0};
+    if (d->pid > 0 && guestproc_kill_sync(d->qga_sock, d->pid, SIGINT, 3000, &kerr) < 0) {
+        if (err != NULL)
+            *err = kerr;
+        return ib_err_prefix(err, "interrupting process %d: ", d->pid);
+    }
+    if (rsp_wait_stop_sync(d->r, timeout_ms - first, NULL, err) < 0)
+        return lost(d, err);
+    return 0;
+}
+
 int debugger_wait(struct debugger *d, int timeout_ms, struct debugger_stop *stop,
                   struct ib_error *err)
 {
     if (!d->stop_pending) {
         if (!d->running)
             return ib_err(err, IB_ECONFLICT, "the process is stopped: continue or step first");
-        if (rsp_wait_stop_sync(d->r, timeout_ms, NULL, err) < 0)
-            return lost(d, err);
+        int rc = d->interrupting && !d->system ? wait_interrupted(d, timeout_ms, err)
+                                               : rsp_wait_stop_sync(d->r, timeout_ms, NULL, err);
+        if (rc < 0)
+            return d->interrupting ? -1 : lost(d, err);
     }
     if (!d->stop_pending)
         return ib_err(err, IB_EFAIL, "no stop came");
     d->stop_pending = false;
+    d->interrupting = false;
     if (stop != NULL)
         *stop = d->pending;
     return 0;
@@ -1154,8 +1185,10 @@ int debugger_step(struct debugger *d, struct debugger_stop *stop, struct ib_erro
 int debugger_interrupt(struct debugger *d, struct ib_error *err)
 {
     (void)err;
-    if (d->running)
+    if (d->running) {
         rsp_interrupt(d->r);
+        d->interrupting = true; /* debugger_wait() makes sure it stops */
+    }
     return 0;
 }
 

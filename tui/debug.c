@@ -214,28 +214,13 @@ static bool stop_is_final(const struct debugger_stop *st)
     return st->reason == DEBUGGER_STOP_EXITED || st->reason == DEBUGGER_STOP_KILLED;
 }
 
-/* Stops the running process. gdbserver's interrupt signals the process
- * GROUP of the pid it attached to, which does nothing when the process
- * leads none (a service started with & by a script, like demod): then a
- * SIGINT to the process itself, through the agent, stops it (the stub
- * reports it, and continuing or detaching does not deliver it). */
+/* Stops the running process (the core falls back to a SIGINT through the
+ * agent when gdbserver's interrupt cannot reach it). */
 static int interrupt_now(struct session *s, struct debugger_stop *stop, struct ib_error *err)
 {
     debugger_interrupt(s->d, err);
-    if (debugger_wait(s->d, 100, stop, err) == 0)
-        return 0;
-    session_log("interrupt: no stop 100 ms after 0x03 (%s); SIGINT through the agent", err->msg);
-    if (err->status != IB_ETIMEOUT)
-        return -1;
-    struct ib_error e2 = {0};
-    if (guestproc_kill_sync(s->info.qga_sock, s->pid, SIGINT, 3000, &e2) < 0) {
-        session_log("interrupt: kill failed: %s", e2.msg);
-        *err = e2;
-        return -1;
-    }
-    memset(err, 0, sizeof *err);
-    int rc = debugger_wait(s->d, 3000, stop, err);
-    session_log("interrupt: wait after SIGINT: %d %s", rc, err->msg);
+    int rc = debugger_wait(s->d, 3500, stop, err);
+    session_log("interrupt: %d %s", rc, rc < 0 ? err->msg : "stopped");
     return rc;
 }
 
