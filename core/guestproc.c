@@ -667,6 +667,7 @@ struct fast_exec {
     struct fast_exec **owner; /* cleared when done, so the owner can cancel */
     qga_exec_fn cb;
     void *arg;
+    struct ib_error refused; /* arguments the agent cannot take */
 };
 
 static void fast_finish(struct fast_exec *fx, struct qga_exec_result *r, const struct ib_error *e)
@@ -775,6 +776,14 @@ static void fast_on_started(struct qga *g, const struct qga_result *res, void *a
     fx->timer = loop_timer(fx->lp, 20, fast_poll, fx);
 }
 
+static void fast_refused(struct loop *lp, void *arg)
+{
+    (void)lp;
+    struct fast_exec *fx = arg;
+    fx->timer = 0;
+    fast_finish(fx, NULL, &fx->refused);
+}
+
 static struct fast_exec *fast_exec(struct loop *lp, struct qga *g, const char *const argv[],
                                    int timeout_ms, qga_exec_fn cb, void *arg)
 {
@@ -785,12 +794,11 @@ static struct fast_exec *fast_exec(struct loop *lp, struct qga *g, const char *c
     fx->deadline = ib_now_ms() + timeout_ms;
     fx->cb = cb;
     fx->arg = arg;
-    json_t *args = json_pack("{s:s, s:b}", "path", argv[0], "capture-output", 1);
-    json_t *list = json_array();
-    for (size_t i = 1; argv[i] != NULL; i++)
-        json_array_append_new(list, json_string(argv[i]));
-    json_object_set_new(args, "arg", list);
-    fx->req = qga_request(g, "guest-exec", args, timeout_ms, fast_on_started, fx);
+    json_t *args = qga_exec_args(argv, NULL, 0, &fx->refused);
+    if (args == NULL) /* reported from the loop, as every outcome */
+        fx->timer = loop_timer(lp, 0, fast_refused, fx);
+    else
+        fx->req = qga_request(g, "guest-exec", args, timeout_ms, fast_on_started, fx);
     return fx;
 }
 

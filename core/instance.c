@@ -433,6 +433,13 @@ static int choose_name(const struct store *st, const char *wanted, char *buf, si
             return -1;
         if (strlen(wanted) > 64)
             return ib_err(err, IB_EINPUT, "instance name is longer than 64 characters");
+        /* The name goes into QEMU's -name (where ',' is special) and is
+         * how its process is recognised: keep it to a plain word. */
+        size_t bad = strspn(wanted, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789._-");
+        if (wanted[bad] != '\0')
+            return ib_err(err, IB_EINPUT, "instance name \"%s\" may hold only letters, digits, "
+                          "'.', '_' and '-' (not '%c')", wanted, wanted[bad]);
         snprintf(buf, cap, "%s", wanted);
         return 0;
     }

@@ -329,6 +329,8 @@ int pkg_path_normalize(const char *raw, char **out, struct ib_error *err)
     size_t len = strlen(p);
     while (len > 0 && p[len - 1] == '/')
         len--;
+    if (len == 0)
+        return 1; /* ".//" and the like: the root, as "./" is */
     if (len > PKG_PATH_MAX)
         return ib_err(err, IB_EINPUT, "member \"%s\" has a name longer than %d bytes",
                       pkg_show(raw, shown, sizeof shown), PKG_PATH_MAX);

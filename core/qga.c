@@ -44,6 +44,7 @@ struct qga_exec_op {
     long timer;
     qga_exec_fn cb;
     void *arg;
+    struct ib_error refused; /* arguments that cannot be sent, reported from the loop */
     struct qga_exec_op *next;
 };
 
@@ -841,12 +842,30 @@ static void exec_on_started(struct qga *g, const struct qga_result *res, void *a
     exec_schedule(op);
 }
 
-static json_t *exec_args(const char *const argv[], const char *stdin_data, size_t stdin_len)
+json_t *qga_exec_args(const char *const argv[], const char *stdin_data, size_t stdin_len,
+                      struct ib_error *err)
 {
-    json_t *args = json_pack("{s:s, s:b}", "path", argv[0], "capture-output", 1);
+    /* json_string() refuses text that is not UTF-8; a dropped argument
+     * would shift the others (`rm $'\xff' -r /data` running `rm -r /data`),
+     * so the whole command is refused instead. */
+    json_t *path = json_string(argv[0]);
+    if (path == NULL) {
+        ib_err(err, IB_EINPUT, "the program name is not valid UTF-8: the agent cannot take it");
+        return NULL;
+    }
+    json_t *args = json_pack("{s:o, s:b}", "path", path, "capture-output", 1);
     json_t *list = json_array();
-    for (size_t i = 1; argv[i] != NULL; i++)
-        json_array_append_new(list, json_string(argv[i]));
+    for (size_t i = 1; argv[i] != NULL; i++) {
+        json_t *a = json_string(argv[i]);
+        if (a == NULL) {
+            json_decref(list);
+            json_decref(args);
+            ib_err(err, IB_EINPUT, "argument %zu of %s is not valid UTF-8: the agent cannot take "
+                   "it, and the command was not run", i, argv[0]);
+            return NULL;
+        }
+        json_array_append_new(list, a);
+    }
     json_object_set_new(args, "arg", list);
     if (stdin_data != NULL || stdin_len > 0) {
         char *b64 = qga_b64_encode(stdin_data ? stdin_data : "", stdin_data ? stdin_len : 0);
@@ -854,6 +873,14 @@ static json_t *exec_args(const char *const argv[], const char *stdin_data, size_
         free(b64);
     }
     return args;
+}
+
+static void exec_refused(struct loop *lp, void *arg)
+{
+    (void)lp;
+    struct qga_exec_op *op = arg;
+    op->timer = 0;
+    exec_fail(op, op->refused.status, "%s", op->refused.msg);
 }
 
 long qga_exec(struct qga *g, const char *const argv[], const char *stdin_data, size_t stdin_len,
@@ -872,8 +899,11 @@ long qga_exec(struct qga *g, const char *const argv[], const char *stdin_data, s
     op->arg = arg;
     op->next = g->execs;
     g->execs = op;
-    qga_request(g, "guest-exec", exec_args(argv, stdin_data, stdin_len), timeout_ms,
-                exec_on_started, op);
+    json_t *args = qga_exec_args(argv, stdin_data, stdin_len, &op->refused);
+    if (args == NULL)
+        op->timer = loop_timer(g->lp, 0, exec_refused, op); /* callbacks run from the loop */
+    else
+        qga_request(g, "guest-exec", args, timeout_ms, exec_on_started, op);
     return op->id;
 }
 

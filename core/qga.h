@@ -104,6 +104,13 @@ bool qga_failed(const struct qga *g, struct ib_error *err);
 /* "<dir of sock_path>/qga.lock", malloc'd. */
 char *qga_lock_path(const char *sock_path);
 
+/* The arguments of a guest-exec for argv (NULL-terminated) with its
+ * output captured and stdin_data as input; NULL with a message when an
+ * argument is not UTF-8 (JSON cannot carry it; dropping it would shift the
+ * others). */
+json_t *qga_exec_args(const char *const argv[], const char *stdin_data, size_t stdin_len,
+                      struct ib_error *err);
+
 /* Strict base64 (the agent's out-data, err-data, buf-b64): length a multiple
  * of 4, only the 64 symbols, '=' only as the last one or two. *out is
  * malloc'd and NUL-terminated. */

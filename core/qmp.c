@@ -231,10 +231,12 @@ static void send_unsent(struct qmp *q)
 
 static struct qmp_req *find_sent(struct qmp *q, const json_t *id)
 {
+    /* Our ids are small integers: anything else (a huge real, whose
+     * conversion would be undefined) answers nothing of ours. */
     json_int_t want;
     if (json_is_integer(id))
         want = json_integer_value(id);
-    else if (json_is_real(id))
+    else if (json_is_real(id) && json_real_value(id) >= 0 && json_real_value(id) < 1e15)
         want = (json_int_t)json_real_value(id);
     else
         return NULL;
@@ -279,8 +281,12 @@ static void push_event(struct qmp *q, json_t *doc)
     ev.data = json_incref(json_object_get(doc, "data"));
     json_t *ts = json_object_get(doc, "timestamp");
     json_t *sec = json_object_get(ts, "seconds"), *usec = json_object_get(ts, "microseconds");
-    if (json_is_number(sec) && json_is_number(usec))
-        ev.ts_us = (int64_t)json_number_value(sec) * 1000000 + (int64_t)json_number_value(usec);
+    /* The peer's numbers: kept only within a sane range (year < 2^31 s,
+     * so the product cannot overflow). */
+    double s_val = json_is_number(sec) ? json_number_value(sec) : -1;
+    double u_val = json_is_number(usec) ? json_number_value(usec) : -1;
+    if (s_val >= 0 && s_val < 2147483648.0 && u_val >= 0 && u_val < 1000000.0)
+        ev.ts_us = (int64_t)s_val * 1000000 + (int64_t)u_val;
     if (q->ev_count == q->o.max_events) {
         qmp_event_clear(&q->events[q->ev_head]);
         q->ev_head = (q->ev_head + 1) % q->o.max_events;

@@ -171,7 +171,8 @@ size_t rsp_decoder_feed(struct rsp_decoder *d, const uint8_t *in, size_t n, stru
 uint8_t *rsp_frame_encode(const void *data, size_t len, size_t *out_len)
 {
     const uint8_t *p = data;
-    uint8_t *out = xmalloc(len * 2 + 4);
+    /* '$', every byte escaped at worst, "#xx" and sprintf's NUL. */
+    uint8_t *out = xmalloc(len * 2 + 5);
     size_t n = 0;
     uint8_t sum = 0;
     out[n++] = '$';

@@ -678,7 +678,13 @@ void termview_set_mute(struct termview *tv, bool mute)
 #define GUARD_MAX_PARAMS 15
 #define GUARD_MAX_LEN 200
 
-enum { G_GROUND, G_ESC, G_C2, G_CSI, G_DROP };
+/* G_STR: an OSC, DCS, APC, PM or SOS string is held here until its end
+ * (BEL or ST) and only a printable OSC 0/2 (the window title) goes on, whole
+ * from this buffer: libvterm 0.1.4 reads past the bytes of a string that
+ * arrives split (a stack over-read found by fuzzing), and nothing else in
+ * a string is for us. G_CHARSET: ESC ( ) * + pass only with a character set
+ * libvterm knows (an unknown one made vterm_input_write() spin forever). */
+enum { G_GROUND, G_ESC, G_C2, G_CSI, G_DROP, G_STR, G_STR_ESC, G_CHARSET };
 
 /* libvterm 0.1.4 decodes a write's text into a stack array sized by the
  * write (valgrind: invalid stack writes for a 1 MB line; a few MB would
@@ -755,6 +761,80 @@ static void guard_csi_start(struct termview *tv, const char *intro, size_t n)
     tv->g_params = 0;
 }
 
+static void guard_str_start(struct termview *tv, unsigned char kind)
+{
+    tv->g_state = G_STR;
+    tv->g_seq[0] = '\033';
+    tv->g_seq[1] = (char)kind; /* ']' 'P' '_' '^' or 'X' */
+    tv->g_len = 2;
+    tv->g_str_ok = kind == ']';
+}
+
+static void guard_str_end(struct termview *tv)
+{
+    tv->g_state = G_GROUND;
+    const char *body = tv->g_seq + 2;
+    size_t n = tv->g_len - 2;
+    bool title = tv->g_str_ok && n >= 2 && (body[0] == '0' || body[0] == '2') && body[1] == ';';
+    if (!title) {
+        tv->g_dropped++;
+        return;
+    }
+    tv->g_seq[tv->g_len] = '\a';
+    guard_emit(tv, tv->g_seq, tv->g_len + 1);
+}
+
+static void guard_str_byte(struct termview *tv, unsigned char c)
+{
+    if (c == 0x07) {
+        guard_str_end(tv);
+        return;
+    }
+    if (c == 0x1b) {
+        tv->g_state = G_STR_ESC;
+        return;
+    }
+    if (c == 0x9c && tv->g_len > 2 && (unsigned char)tv->g_seq[tv->g_len - 1] == 0xc2) {
+        tv->g_len--; /* ST as UTF-8 C1 */
+        guard_str_end(tv);
+        return;
+    }
+    if (c < 0x20 || c == 0x7f)
+        tv->g_str_ok = false; /* controls inside a title: not one we pass */
+    if (tv->g_len + 2 < sizeof tv->g_seq)
+        tv->g_seq[tv->g_len++] = (char)c;
+    else
+        tv->g_str_ok = false; /* too long to be a title worth keeping */
+}
+
+static void guard_byte(struct termview *tv, unsigned char c);
+
+static void guard_str_esc(struct termview *tv, unsigned char c)
+{
+    if (c == '\\') {
+        guard_str_end(tv);
+        return;
+    }
+    /* ESC and something else: the string is abandoned, and that ESC starts
+     * a new sequence. */
+    tv->g_dropped++;
+    tv->g_state = G_ESC;
+    guard_byte(tv, c);
+}
+
+static void guard_charset(struct termview *tv, unsigned char c)
+{
+    tv->g_state = G_GROUND;
+    if (c == 'B' || c == '0' || c == 'A') {
+        tv->g_seq[2] = (char)c;
+        guard_emit(tv, tv->g_seq, 3);
+        return;
+    }
+    tv->g_dropped++;
+    if (c == 0x1b)
+        tv->g_state = G_ESC;
+}
+
 static void guard_byte(struct termview *tv, unsigned char c)
 {
     switch (tv->g_state) {
@@ -763,26 +843,55 @@ static void guard_byte(struct termview *tv, unsigned char c)
             guard_csi_start(tv, "\033[", 2);
             return;
         }
+        if (c == ']' || c == 'P' || c == '_' || c == '^' || c == 'X') {
+            guard_str_start(tv, c);
+            return;
+        }
+        if (c == '(' || c == ')' || c == '*' || c == '+') {
+            tv->g_state = G_CHARSET;
+            tv->g_seq[0] = '\033';
+            tv->g_seq[1] = (char)c;
+            return;
+        }
         tv->g_state = G_GROUND;
-        guard_emit(tv, "\033", 1);
         if (c == 0x1b) {
+            guard_emit(tv, "\033", 1);
             tv->g_state = G_ESC;
             return;
         }
-        guard_emit(tv, (const char *)&c, 1);
+        tv->g_seq[0] = '\033';
+        tv->g_seq[1] = (char)c;
+        guard_emit(tv, tv->g_seq, 2); /* whole, from our buffer */
         return;
     case G_C2:
         if (c == 0x9b) {
             guard_csi_start(tv, "\xc2\x9b", 2);
             return;
         }
+        if (c == 0x9d || c == 0x90 || c == 0x9f || c == 0x9e || c == 0x98) {
+            /* OSC, DCS, APC, PM, SOS as UTF-8 C1: as their ESC forms */
+            guard_str_start(tv, c == 0x9d ? ']' : c == 0x90 ? 'P' : c == 0x9f ? '_'
+                                : c == 0x9e ? '^' : 'X');
+            return;
+        }
         tv->g_state = G_GROUND;
-        guard_emit(tv, "\xc2", 1);
         if (c == 0x1b || c == 0xc2) {
+            guard_emit(tv, "\xc2", 1);
             tv->g_state = c == 0x1b ? G_ESC : G_C2;
             return;
         }
-        guard_emit(tv, (const char *)&c, 1);
+        tv->g_seq[0] = (char)0xc2;
+        tv->g_seq[1] = (char)c;
+        guard_emit(tv, tv->g_seq, 2);
+        return;
+    case G_STR:
+        guard_str_byte(tv, c);
+        return;
+    case G_STR_ESC:
+        guard_str_esc(tv, c);
+        return;
+    case G_CHARSET:
+        guard_charset(tv, c);
         return;
     case G_CSI:
     case G_DROP:
@@ -1033,9 +1142,15 @@ static char *line_text(const struct termview *tv, int64_t line, int from, int to
     uint32_t(*chars)[5] = xmalloc((size_t)tv->cols * sizeof *chars);
     int *n_chars = xmalloc((size_t)tv->cols * sizeof *n_chars);
     line_cells(tv, line, cells, chars, n_chars);
+    /* A selection may start right of the last column (a press beyond it,
+     * or a resize that narrowed the screen): clamp both ends. */
     if (to > tv->cols)
         to = tv->cols;
-    char *s = cells_text(cells, chars, n_chars, from < 0 ? 0 : from, to);
+    if (from < 0)
+        from = 0;
+    if (from > to)
+        from = to;
+    char *s = cells_text(cells, chars, n_chars, from, to);
     free(cells);
     free(chars);
     free(n_chars);

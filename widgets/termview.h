@@ -90,6 +90,7 @@ struct termview {
     char g_seq[208];
     size_t g_len;
     int g_params;
+    bool g_str_ok;      /* the string being held may pass (a printable OSC) */
     uint64_t g_dropped; /* sequences dropped */
     char g_last[4];     /* the last graphic character, for REP */
     size_t g_last_len;
