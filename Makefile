@@ -100,6 +100,7 @@ test: check-deps $(ASAN_BIN) $(TEST_BINS) stock-images
 
 -include stock/stock.mk
 -include examples/examples.mk
+-include tests/fuzz/fuzz.mk
 
 # Registers the stock images and the demo device in $IOTBENCH_HOME.
 stock: iotbench stock-images
@@ -117,7 +118,7 @@ bench: iotbench stock-images
 DEB_PKGS := build-essential pkg-config libncurses-dev libvterm-dev libyaml-dev \
   libjansson-dev libarchive-dev libcapstone-dev libelf-dev libssl-dev \
   qemu-system-arm qemu-utils e2fsprogs cpio kmod fakeroot gcc-arm-linux-gnueabihf \
-  curl tmux gdb-multiarch valgrind clang hyperfine iproute2
+  curl tmux gdb-multiarch valgrind clang libclang-rt-14-dev hyperfine iproute2 util-linux
 
 deps:
 	@missing=""; \

@@ -508,6 +508,23 @@ static int prepare_guest(const struct instance_info *info, struct ib_error *err)
     return rc;
 }
 
+/* The name of the instance that boots to be saved: instance names are
+ * plain words and device aliases need not be, so other characters become
+ * '_' and a short hash of the alias keeps two aliases apart. */
+static void warming_name(const char *device, char *buf, size_t cap)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)device; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    char word[41];
+    size_t n = 0;
+    for (const char *p = device; *p && n + 1 < sizeof word; p++)
+        word[n++] = (char)(strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+                                  *p) ? *p : '_');
+    word[n] = '\0';
+    snprintf(buf, cap, "warming_%s-%06x", word, h & 0xffffff);
+}
+
 int warm_make(const struct store *st, const char *device, enum instance_ready level,
               void (*progress)(const char *line, void *arg), void *arg, struct ib_error *err)
 {
@@ -525,7 +542,7 @@ int warm_make(const struct store *st, const char *device, enum instance_ready le
     struct instance_info info = {0};
     if (rc == 0) {
         char name[96];
-        snprintf(name, sizeof name, "warming_%s", device);
+        warming_name(device, name, sizeof name);
         struct instance_start_opts o = {.name = name, .cold = true, .timeout_ms = 120000,
                                         .port_offset = free_offset(dev->cfg),
                                         .wait = INSTANCE_READY_AGENT,
