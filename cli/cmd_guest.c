@@ -354,23 +354,39 @@ static const char *seen_path(const struct guestproc_maps *m, const char *path)
     return path;
 }
 
-static int cmd_maps(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
+/* INSTANCE PID|NAME [--json], the start of maps and sockets: 1 after -h,
+ * -1 on error; on 0, *qga is the agent's socket (free it) and *pid set. */
+static int instance_and_pid(struct cli_ctx *ctx, const struct cli_command *cmd, int argc,
+                            char **argv, char **qga, int *pid, bool *json)
 {
-    const char *json = NULL;
-    const struct cli_opt opts[] = {{"--json", false, &json}, {NULL, false, NULL}};
+    const char *want_json = NULL;
+    const struct cli_opt opts[] = {{"--json", false, &want_json}, {NULL, false, NULL}};
     char *pos[2];
     int rc = cli_parse(ctx, cmd, argc, argv, opts, pos, 2, 2, NULL);
     if (rc != 0)
-        return rc < 0 ? -1 : 0;
+        return rc < 0 ? -1 : 1;
     struct instance_info info;
     if (get_instance(ctx, pos[0], &info) < 0)
         return -1;
-    int pid;
-    struct guestproc_maps m = {0};
-    rc = resolve_pid(ctx, &info, pos[1], &pid);
+    rc = resolve_pid(ctx, &info, pos[1], pid);
     if (rc == 0)
-        rc = guestproc_maps_sync(info.qga_sock, pid, AGENT_TIMEOUT_MS, &m, &ctx->err);
+        *qga = xstrdup(info.qga_sock);
     instance_info_free(&info);
+    *json = want_json != NULL;
+    return rc < 0 ? -1 : 0;
+}
+
+static int cmd_maps(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
+{
+    char *qga = NULL;
+    int pid;
+    bool json;
+    int rc = instance_and_pid(ctx, cmd, argc, argv, &qga, &pid, &json);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
+    struct guestproc_maps m = {0};
+    rc = guestproc_maps_sync(qga, pid, AGENT_TIMEOUT_MS, &m, &ctx->err);
+    free(qga);
     if (rc < 0)
         return -1;
     if (json) {
@@ -422,21 +438,15 @@ static void endpoint(char *buf, size_t cap, const char *addr, int port, bool v6)
 
 static int cmd_sockets(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
-    const char *json = NULL;
-    const struct cli_opt opts[] = {{"--json", false, &json}, {NULL, false, NULL}};
-    char *pos[2];
-    int rc = cli_parse(ctx, cmd, argc, argv, opts, pos, 2, 2, NULL);
+    char *qga = NULL;
+    int pid;
+    bool json;
+    int rc = instance_and_pid(ctx, cmd, argc, argv, &qga, &pid, &json);
     if (rc != 0)
         return rc < 0 ? -1 : 0;
-    struct instance_info info;
-    if (get_instance(ctx, pos[0], &info) < 0)
-        return -1;
-    int pid;
     struct guestproc_sockets s = {0};
-    rc = resolve_pid(ctx, &info, pos[1], &pid);
-    if (rc == 0)
-        rc = guestproc_sockets_sync(info.qga_sock, pid, AGENT_TIMEOUT_MS, &s, &ctx->err);
-    instance_info_free(&info);
+    rc = guestproc_sockets_sync(qga, pid, AGENT_TIMEOUT_MS, &s, &ctx->err);
+    free(qga);
     if (rc < 0)
         return -1;
     if (json) {
