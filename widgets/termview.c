@@ -431,6 +431,18 @@ static int on_moverect(VTermRect dest, VTermRect src, void *user)
     struct termview *tv = user;
     struct grid *g = cur(tv);
     int h = src.end_row - src.start_row, w = src.end_col - src.start_col;
+    /* libvterm 0.1.4 can hand over columns past the grid (after resizes
+     * with margins: found by fuzzing): keep both rectangles inside it. */
+    int sc = src.start_col, dc = dest.start_col;
+    int shift = sc < dc ? -sc : -dc;
+    if (shift > 0) {
+        sc += shift;
+        dc += shift;
+        w -= shift;
+    }
+    int room = g->cap - (sc > dc ? sc : dc);
+    if (w > room)
+        w = room;
     if (h <= 0 || w <= 0)
         return 1;
     /* Copy in the order that never reads a row already overwritten. */
@@ -440,8 +452,7 @@ static int on_moverect(VTermRect dest, VTermRect src, void *user)
         int sr = src.start_row + k, dr = dest.start_row + k;
         if (sr < 0 || sr >= g->rows || dr < 0 || dr >= g->rows)
             continue;
-        memmove(&g->line[dr][dest.start_col], &g->line[sr][src.start_col],
-                (size_t)w * sizeof(struct gcell));
+        memmove(&g->line[dr][dc], &g->line[sr][sc], (size_t)w * sizeof(struct gcell));
     }
     mark_rows(tv, dest.start_row, dest.end_row);
     return 1;
