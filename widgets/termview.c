@@ -384,6 +384,12 @@ static int on_movecursor(VTermPos pos, VTermPos old, int visible, void *user)
 {
     struct termview *tv = user;
     (void)old;
+    /* libvterm 0.1.4 can report column -1 on a one-column screen (found
+     * by fuzzing): the cursor the rest of the widget sees is on screen. */
+    if (pos.row < 0)
+        pos.row = 0;
+    if (pos.col < 0)
+        pos.col = 0;
     tv->cursor = pos;
     tv->cursor_visible = visible;
     tv->any_dirty = true;
@@ -993,6 +999,8 @@ void termview_resize(struct termview *tv, int rows, int cols)
         char fix[48];
         int r = tv->cursor.row < rows ? tv->cursor.row : rows - 1;
         int c = tv->cursor.col < cols ? tv->cursor.col : cols - 1;
+        r = r < 0 ? 0 : r;
+        c = c < 0 ? 0 : c;
         int n = snprintf(fix, sizeof fix, "\033[r\033[%d;%dH\0337", r + 1, c + 1);
         vterm_input_write(tv->vt, fix, (size_t)n);
     }
