@@ -47,12 +47,37 @@ ib_guestfs_mode() {
     esac
 }
 
+# ib_read_mounts: IB_MOUNTS = /proc/mounts as it is now. One cat (~12 ms
+# under TCG) beats the shell's own `read` loop, which reads a byte per
+# system call (~26 ms for 8 lines) - on a warm start's critical path.
+ib_read_mounts() {
+    IB_MOUNTS=$(cat /proc/mounts)
+}
+
+# ib_listed DIR: true if DIR is a mount point in IB_MOUNTS (no fork; the
+# paths asked about hold no spaces, which /proc/mounts would escape).
+ib_listed() {
+    ib_saved_ifs=$IFS
+    IFS='
+'
+    set -f
+    ib_found=1
+    for ib_line in $IB_MOUNTS; do
+        ib_rest=${ib_line#* }
+        if [ "${ib_rest%% *}" = "$1" ]; then
+            ib_found=0
+            break
+        fi
+    done
+    set +f
+    IFS=$ib_saved_ifs
+    return $ib_found
+}
+
 # ib_mounted DIR: true if something is mounted on DIR.
 ib_mounted() {
-    while read -r _ mountpoint _; do
-        [ "$mountpoint" = "$1" ] && return 0
-    done </proc/mounts
-    return 1
+    ib_read_mounts
+    ib_listed "$1"
 }
 
 # ib_mount_guestfs: mount the device rootfs on /target (no-op if mounted).
@@ -93,8 +118,9 @@ ib_describe_guestfs() {
 
 # ib_bind_target: bind-mount /proc, /sys and /dev into /target, each once.
 ib_bind_target() {
+    ib_read_mounts
     for fs in $IB_BINDS; do
-        ib_mounted "$IB_TARGET/$fs" && continue
+        ib_listed "$IB_TARGET/$fs" && continue
         [ -d "$IB_TARGET/$fs" ] || mkdir -p "$IB_TARGET/$fs" 2>/dev/null
         mount -o bind "/$fs" "$IB_TARGET/$fs" || {
             echo "iotbench: cannot bind-mount /$fs on $IB_TARGET/$fs" >&2
@@ -106,8 +132,9 @@ ib_bind_target() {
 # ib_unbind_target: undo ib_bind_target; a busy bind is detached lazily.
 ib_unbind_target() {
     status=0
+    ib_read_mounts
     for fs in dev sys proc; do
-        ib_mounted "$IB_TARGET/$fs" || continue
+        ib_listed "$IB_TARGET/$fs" || continue
         umount "$IB_TARGET/$fs" 2>/dev/null && continue
         umount -l "$IB_TARGET/$fs" || {
             echo "iotbench: cannot unmount $IB_TARGET/$fs" >&2
