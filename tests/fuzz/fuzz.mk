@@ -48,7 +48,10 @@ FUZZ_MAXLEN_manifest := 16384
 
 fuzz-build: $(FUZZ_BINS)
 
-.SECONDARY: $(patsubst %,build/fuzz/obj/tests/fuzz/fuzz_%.o,$(FUZZ_TARGETS))
+# .PRECIOUS, not .SECONDARY: a .SECONDARY with targets would end the
+# Makefile's bare .SECONDARY (every target kept), and make would delete
+# the test library's objects after `make test`, printing after its last line.
+.PRECIOUS: $(patsubst %,build/fuzz/obj/tests/fuzz/fuzz_%.o,$(FUZZ_TARGETS))
 
 build/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
