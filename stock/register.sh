@@ -10,17 +10,17 @@ ib=${1:-./iotbench}
 out=${STOCK_OUT:-build/stock}
 version=$(cat "$out/kernel-version")
 
-# add KIND FILE NAME [ARGS...]: add, or replace a stale stock copy.
+# add KIND FILE NAME [ARGS...]: add, or replace a stale stock copy. The
+# exit status tells the cases apart (0: added or already there with the same
+# bytes; 5: a different file holds the name), never the message's wording.
 add() {
     kind=$1 file=$2 name=$3
     shift 3
-    if msg=$("$ib" "$kind" add "$file" --name "$name" "$@" 2>&1); then
-        echo "[stock] $msg"
-        return
-    fi
-    case $msg in
-    *"already in the store"*|*"is already"*) echo "[stock] $name up to date" ;;
-    *"a different"*)
+    rc=0
+    msg=$("$ib" "$kind" add "$file" --name "$name" "$@" 2>&1) || rc=$?
+    case $rc in
+    0) echo "[stock] $msg" ;;
+    5)
         echo "[stock] $name was rebuilt: replacing it"
         "$ib" "$kind" remove "$name" --force >/dev/null
         "$ib" "$kind" add "$file" --name "$name" "$@" | sed 's/^/[stock] /'
