@@ -350,7 +350,9 @@ const struct cli_command cli_instance_commands[] = {
      "DEVICE [INSTANCE] [--port-offset N] [--wait kernel|banner|agent|target] [--timeout S] "
      "[--target] [--gdbstub] [--cold] [--json]",
      "start an instance (from the warm state when valid; --cold boots); returns once QEMU runs, "
-     "or at the --wait level", cmd_start},
+     "or at the --wait level. --target or --wait target start the device's services; without "
+     "them a cold boot leaves them stopped and a restore of a target-level warm state has them "
+     "running", cmd_start},
     {"device", "warm", "DEVICE [--level agent|target] | DEVICE --clear",
      "boot a device once and save it, so later starts restore it in a fraction of a second",
      cmd_warm},

@@ -767,7 +767,10 @@ int instance_start(const struct store *st, const char *device,
         rc = create_instance(st, dev, &res, found == 1 ? &warm : NULL, opts, out, err);
     device_resolution_free(&res);
     device_free(dev);
-    bool start_target = opts->start_target;
+    /* Waiting for target means wanting the services: without this a cold
+     * start (the warm state stale or absent) would wait for a target nobody
+     * starts, while a restore of a target-level state would reach it. */
+    bool start_target = opts->start_target || opts->wait == INSTANCE_READY_TARGET;
     enum instance_ready reached = INSTANCE_READY_NONE;
     if (rc == 0 && found == 1) {
         /* A restored guest: its clock, its shares and maybe its services. */

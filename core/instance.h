@@ -79,7 +79,8 @@ struct instance_start_opts {
     enum instance_ready wait;  /* return once reached (NONE: as soon as QEMU runs) */
     int timeout_ms;            /* for wait; default 60000 */
     bool gdbstub;              /* also start QEMU's gdbstub on a free loopback port */
-    bool start_target;         /* run target-start --background once the agent answers */
+    bool start_target;         /* run target-start --background once the agent answers
+                                * (implied by wait == INSTANCE_READY_TARGET) */
     bool cold;                 /* boot even when the device has a valid warm state */
 };
 

@@ -168,6 +168,38 @@ TEST(changed_input_makes_the_next_start_cold_with_a_notice)
     free(cfg), free(text), free(changed);
 }
 
+TEST(stale_warm_state_start_wait_target_starts_the_services)
+{
+    test_set_timeout(240);
+    const char *home = warm_home();
+    /* --wait target once hung on a cold start: only a restore ran
+     * target-start, so a stale warm state meant waiting for nothing. */
+    char *cfg = xasprintf("%s/devices/demo/config.yaml", home);
+    char *text = test_read_file(cfg);
+    char *changed = xasprintf("%s# changed: the warm state is stale\n", text);
+    test_write_file(cfg, changed);
+    char *err = NULL;
+    int offset = guest_free_offset();
+    int64_t t0 = ib_now_ms();
+    int status = guest_start(home, "demo", "stalet", offset, "--wait=target", &err);
+    int64_t took = ib_now_ms() - t0;
+    test_write_file(cfg, text);
+    free(cfg), free(text), free(changed);
+    CHECK_MSG(status == 0, "status %d: %s", status, err);
+    CHECK_CONTAINS(err, "is stale: config.yaml changed since; booting cold");
+    free(err);
+    CHECK_MSG(took < 40000, "the start took %lld ms", (long long)took);
+    struct cmd_result r;
+    ib_run(&r, home, "instance", "info", "stalet", "--json", NULL);
+    CHECK_CONTAINS(r.out, "\"warm_made_ms\": 0");
+    cmd_result_free(&r);
+    char *page = guest_http_get(8080 + offset, "/", 10000);
+    CHECK_CONTAINS(page, "iotbench demo device");
+    free(page);
+    ib_run(&r, home, "device", "stop", "stalet", "--now", NULL);
+    cmd_result_free(&r);
+}
+
 TEST(snapshot_save_load_brings_back_earlier_content)
 {
     test_set_timeout(180);
