@@ -38,7 +38,7 @@
 #define META_FILE "meta.json"
 #define ERR_FILE "qemu.err"
 #define STALE_START_MS 60000
-#define CONSOLE_SCAN_MAX (4u << 20)
+#define CONSOLE_SCAN_MAX (8u << 20)
 #define BANNER_TEXT "Host system ready"
 #define TARGET_MARKER "/run/iotbench/target-started"
 #define INSTANCE_TARGET_BASE "target-base.ext2"
@@ -351,19 +351,38 @@ static bool target_started(const struct instance_info *info, int timeout_ms)
     return true;
 }
 
-/* How far the console says the boot went. */
+/* How far the console says the boot went. The markers come early in a
+ * boot, so the log is read from its start in chunks until one shows up, at
+ * most CONSOLE_SCAN_MAX bytes: a chatty guest's log of any size costs
+ * that at worst and never reads as "no console". */
 static enum instance_ready console_level(const struct instance_info *info)
 {
-    char *log = NULL;
-    size_t len = 0;
-    if (ib_read_file(info->console_log, CONSOLE_SCAN_MAX, &log, &len, NULL) < 0 || len == 0) {
-        free(log);
+    static const char *const markers[] = {BANNER_TEXT, "[Host]# "};
+    enum { CHUNK = 64 * 1024, OVERLAP = sizeof BANNER_TEXT };
+    int fd = open(info->console_log, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return INSTANCE_READY_NONE;
+    enum instance_ready level = INSTANCE_READY_NONE;
+    char *buf = xmalloc(OVERLAP + CHUNK);
+    size_t keep = 0, total = 0;
+    while (total < CONSOLE_SCAN_MAX && level < INSTANCE_READY_BANNER) {
+        ssize_t n = read(fd, buf + keep, CHUNK);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        level = INSTANCE_READY_KERNEL;
+        size_t len = keep + (size_t)n;
+        for (size_t i = 0; i < IB_ARRAY_LEN(markers); i++)
+            if (memmem(buf, len, markers[i], strlen(markers[i])))
+                level = INSTANCE_READY_BANNER;
+        /* A marker may straddle two chunks: carry the tail over. */
+        keep = len < OVERLAP ? len : OVERLAP;
+        memmove(buf, buf + len - keep, keep);
+        total += (size_t)n;
     }
-    enum instance_ready level = INSTANCE_READY_KERNEL;
-    if (memmem(log, len, BANNER_TEXT, strlen(BANNER_TEXT)) || memmem(log, len, "[Host]# ", 8))
-        level = INSTANCE_READY_BANNER;
-    free(log);
+    free(buf);
+    close(fd);
     return level;
 }
 
