@@ -38,6 +38,7 @@
 #define META_FILE "meta.json"
 #define ERR_FILE "qemu.err"
 #define STALE_START_MS 60000
+#define RESTORE_TIMEOUT_MS 30000
 #define CONSOLE_SCAN_MAX (8u << 20)
 #define BANNER_TEXT "Host system ready"
 #define TARGET_MARKER "/run/iotbench/target-started"
@@ -203,6 +204,20 @@ static char *last_nonempty_line(const char *text)
     return xstrndup(text + start, len - start);
 }
 
+/* A console line for a message: guest bytes, so control characters
+ * (escape sequences included) become '?', and at most 160 of them. */
+static char *console_line_for_message(const char *line)
+{
+    size_t len = strcspn(line, "\r\n");
+    if (len > 160)
+        len = 160;
+    char *out = xstrndup(line, len);
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return out;
+}
+
 static void explain_death(struct instance_info *info)
 {
     char *errpath = run_path(info->dir, ERR_FILE);
@@ -216,7 +231,7 @@ static void explain_death(struct instance_info *info)
     }
     const char *panic = console ? strstr(console, "Kernel panic") : NULL;
     if (panic) {
-        char *line = xstrndup(panic, strcspn(panic, "\r\n"));
+        char *line = console_line_for_message(panic);
         info->dead_reason = xasprintf("guest kernel panic: %s", line);
         free(line);
     } else if (console && (strstr(console, "reboot: Power down") ||
@@ -231,7 +246,16 @@ static void explain_death(struct instance_info *info)
         info->dead_reason = xasprintf("QEMU exited: %s", line);
         free(line);
     } else {
-        info->dead_reason = xstrdup("QEMU is gone without a message (killed by SIGKILL?)");
+        /* After -daemonize QEMU's stderr is /dev/null: a kill and an error
+         * of its own look the same from here. */
+        char *raw = console ? last_nonempty_line(console) : NULL;
+        char *last = raw ? console_line_for_message(raw) : NULL;
+        free(raw);
+        info->dead_reason = xasprintf("QEMU is gone without a message (it had daemonized: "
+                                      "killed, or it quit on an error it could not report)%s%s%s",
+                                      last && *last ? "; the console's last line: \"" : "",
+                                      last && *last ? last : "", last && *last ? "\"" : "");
+        free(last);
     }
     free(qerr);
     free(console);
@@ -722,6 +746,32 @@ static int start_in_folder(const struct device *dev, const struct device_resolut
     return 0;
 }
 
+/* A restore: waits until QEMU has loaded the warm state's RAM. A failed
+ * load makes QEMU exit, and after -daemonize its message goes nowhere,
+ * so the exit itself is the report. */
+static int restore_loaded(const struct instance_info *info, struct ib_error *err)
+{
+    int64_t deadline = ib_now_ms() + RESTORE_TIMEOUT_MS;
+    while (ib_now_ms() < deadline) {
+        if (!pid_is_our_qemu(info->pid, info->name))
+            return ib_err(err, IB_EFAIL, "restoring the warm state of %s failed: QEMU exited "
+                          "while loading it (no message: it had daemonized)", info->device);
+        json_t *ret = NULL;
+        if (qmp_call(info->qmp_sock, "query-status", NULL, 2000, &ret, NULL) == 0) {
+            const char *status = json_string_value(json_object_get(ret, "status"));
+            bool loading = status == NULL || strcmp(status, "inmigrate") == 0;
+            json_decref(ret);
+            if (!loading) {
+                ib_trace("start %s: warm state loaded", info->name);
+                return 0;
+            }
+        }
+        ib_sleep_ms(10);
+    }
+    return ib_err(err, IB_ETIMEOUT, "restoring the warm state of %s failed: QEMU was still "
+                  "loading it after %d s", info->device, RESTORE_TIMEOUT_MS / 1000);
+}
+
 /* Waits for the level asked, running target-start on the way when the
  * caller wants the device's services and nothing started them yet. */
 static int reach_level(struct instance_info *out, const struct instance_start_opts *opts,
@@ -784,6 +834,24 @@ int instance_start(const struct store *st, const char *device,
         check_ports(st, dev->cfg, opts->port_offset, err) == 0 && check_taps(dev->cfg, err) == 0 &&
         (opts->cold || (found = warm_find(st, dev, &res, &warm, &out->notice, err)) >= 0))
         rc = create_instance(st, dev, &res, found == 1 ? &warm : NULL, opts, out, err);
+    struct ib_error why = {0};
+    if (rc == 0 && found == 1 && restore_loaded(out, &why) < 0) {
+        /* The warm state did not load (QEMU exited): a cold boot still
+         * gives what was asked, and the notice says why it is cold. */
+        char *notice = xasprintf("%s; booting cold (iotbench device warm %s to renew it)",
+                                 why.msg, dev->alias);
+        if (pid_is_our_qemu(out->pid, out->name)) {
+            kill(out->pid, SIGKILL); /* only slow: it holds the forwards */
+            for (int i = 0; i < 100 && pid_is_our_qemu(out->pid, out->name); i++)
+                ib_sleep_ms(20);
+        }
+        ib_rm_rf(out->dir, NULL);
+        instance_info_free(out);
+        warm_state_free(&warm);
+        found = 0;
+        out->notice = notice;
+        rc = create_instance(st, dev, &res, NULL, opts, out, err);
+    }
     device_resolution_free(&res);
     device_free(dev);
     /* Waiting for target means wanting the services: without this a cold

@@ -200,6 +200,34 @@ TEST(stale_warm_state_start_wait_target_starts_the_services)
     cmd_result_free(&r);
 }
 
+TEST(warm_state_that_fails_to_load_falls_back_to_a_cold_boot)
+{
+    test_set_timeout(240);
+    const char *home = warm_home();
+    /* Same inputs, so the state looks valid, but its RAM stream is junk:
+     * QEMU exits while loading it, with its message lost to -daemonize. */
+    char *ram = xasprintf("%s/warm/demo/ram.mig", home);
+    char *kept = xasprintf("%s/warm/demo.ram.kept", home);
+    CHECK(rename(ram, kept) == 0);
+    test_write_file(ram, "this is not a migration stream\n");
+    char *err = NULL;
+    int offset = guest_free_offset();
+    int status = guest_start(home, "demo", "junkram", offset, "--wait=agent", &err);
+    CHECK(rename(kept, ram) == 0);
+    free(ram), free(kept);
+    CHECK_MSG(status == 0, "status %d: %s", status, err);
+    CHECK_CONTAINS(err, "restoring the warm state of demo failed: QEMU exited while loading it "
+                        "(no message: it had daemonized); booting cold");
+    free(err);
+    struct cmd_result r;
+    ib_run(&r, home, "instance", "info", "junkram", "--json", NULL);
+    CHECK_CONTAINS(r.out, "\"warm_made_ms\": 0");
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "stop", "junkram", "--now", NULL);
+    CHECK_INT(r.status, 0);
+    cmd_result_free(&r);
+}
+
 TEST(snapshot_save_load_brings_back_earlier_content)
 {
     test_set_timeout(180);
