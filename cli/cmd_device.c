@@ -250,9 +250,14 @@ static int cmd_remove(struct cli_ctx *ctx, const struct cli_command *cmd, int ar
             return ib_err(&ctx->err, IB_EINPUT, "not removed: confirm on a terminal or pass "
                           "--yes");
     }
+    long long warm = warm_bytes(st, pos[0]);
     if (device_remove(st, pos[0], &ctx->err) < 0)
         return ctx->err.status;
-    printf("device %s removed\n", pos[0]);
+    if (warm > 0)
+        printf("device %s removed, with its warm state (%.1f MiB freed)\n", pos[0],
+               (double)warm / (1024 * 1024));
+    else
+        printf("device %s removed\n", pos[0]);
     return 0;
 }
 
@@ -264,6 +269,7 @@ const struct cli_command cli_device_commands[] = {
     {"device", "check", "NAME [--json]",
      "resolve kernel, hostfs and dtb exactly as a start would; exit 0 when all are there",
      cmd_check},
-    {"device", "remove", "NAME [--yes]", "remove a device folder", cmd_remove},
+    {"device", "remove", "NAME [--yes]", "remove a device folder and its warm state",
+     cmd_remove},
     {NULL, NULL, NULL, NULL, NULL},
 };

@@ -327,11 +327,16 @@ static int cmd_warm(struct cli_ctx *ctx, const struct cli_command *cmd, int argc
     if (st == NULL)
         return -1;
     if (clear) {
+        if (names_validate(pos[0], "device alias", &ctx->err) < 0)
+            return -1;
         long long bytes = warm_bytes(st, pos[0]);
         if (warm_clear(st, pos[0], &ctx->err) < 0)
             return -1;
-        printf("warm state of %s removed (%.1f MiB freed)\n", pos[0],
-               (double)bytes / (1024 * 1024));
+        if (bytes > 0)
+            printf("warm state of %s removed (%.1f MiB freed)\n", pos[0],
+                   (double)bytes / (1024 * 1024));
+        else
+            printf("%s has no warm state: nothing to remove\n", pos[0]);
         return 0;
     }
     enum instance_ready want = INSTANCE_READY_TARGET;

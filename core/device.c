@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/util.h"
+#include "core/warm.h"
 
 int device_load(const struct store *st, const char *alias, struct device **out,
                 struct ib_error *err)
@@ -270,6 +271,12 @@ int device_remove(const struct store *st, const char *alias, struct ib_error *er
     if (!ib_path_is_dir(dir)) {
         free(dir);
         return ib_err(err, IB_ENOTFOUND, "no device named %s", alias);
+    }
+    /* Its warm state first (tens of MiB that nothing else would free);
+     * while the device exists this never says "not found". */
+    if (warm_clear(st, alias, err) < 0) {
+        free(dir);
+        return ib_err_prefix(err, "cannot remove the warm state of %s: ", alias);
     }
     /* Rename first so a half-removed device never looks like a device:
      * hidden folders are not listed. */

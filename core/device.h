@@ -63,7 +63,7 @@ int device_users_of(const struct store *st, enum names_kind kind, const char *na
 int device_remove_item(const struct store *st, enum names_kind kind, const char *name,
                        bool force, struct ib_error *err);
 
-/* Removes a device folder. */
+/* Removes a device folder and its warm state (warm_clear). */
 int device_remove(const struct store *st, const char *alias, struct ib_error *err);
 
 #endif

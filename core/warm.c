@@ -525,11 +525,48 @@ static void warming_name(const char *device, char *buf, size_t cap)
     snprintf(buf, cap, "warming_%s-%06x", word, h & 0xffffff);
 }
 
+/* The pid ending a leftover name ("ALIAS.old.PID", ".new-ALIAS.PID"), or 0. */
+static pid_t leftover_pid(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (dot == NULL || dot[1] == '\0' || strspn(dot + 1, "0123456789") != strlen(dot + 1))
+        return 0;
+    bool fresh = strncmp(name, ".new-", 5) == 0;
+    bool old = (size_t)(dot - name) > 4 && strncmp(dot - 4, ".old", 4) == 0;
+    return fresh || old ? (pid_t)atol(dot + 1) : 0;
+}
+
+/* Removes what a save that crashed left behind: a new folder not yet
+ * installed, an old one not yet removed, whose process is gone. A folder
+ * named like a device's own warm state is never one of them. */
+static void sweep_leftovers(const struct store *st)
+{
+    char *parent = xasprintf("%s/warm", st->home);
+    DIR *d = opendir(parent);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL) {
+        pid_t pid = leftover_pid(de->d_name);
+        if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char *dev = ib_path_join(st->devices, de->d_name);
+        if (!ib_path_is_dir(dev)) {
+            char *p = ib_path_join(parent, de->d_name);
+            ib_rm_rf(p, NULL);
+            free(p);
+        }
+        free(dev);
+    }
+    if (d)
+        closedir(d);
+    free(parent);
+}
+
 int warm_make(const struct store *st, const char *device, enum instance_ready level,
               void (*progress)(const char *line, void *arg), void *arg, struct ib_error *err)
 {
     if (level != INSTANCE_READY_AGENT && level != INSTANCE_READY_TARGET)
         return ib_err(err, IB_EINPUT, "a warm state is made at level agent or target");
+    sweep_leftovers(st);
     struct device *dev;
     if (device_load(st, device, &dev, err) < 0)
         return -1;
@@ -582,14 +619,24 @@ int warm_clear(const struct store *st, const char *device, struct ib_error *err)
 {
     if (names_validate(device, "device alias", err) < 0)
         return -1;
+    sweep_leftovers(st);
     char *dir = warm_dir(st, device);
-    int rc = ib_rm_rf(dir, err);
+    char *dev = ib_path_join(st->devices, device);
+    int rc = 0;
+    /* A warm state outliving its device (removed by an older iotbench)
+     * can still be cleared; a name that is neither is a typo. */
+    if (!ib_path_is_dir(dev) && !ib_path_exists(dir))
+        rc = ib_err(err, IB_ENOTFOUND, "no device named %s (see iotbench device list)", device);
+    else
+        rc = ib_rm_rf(dir, err);
+    free(dev);
     free(dir);
     return rc;
 }
 
 long long warm_bytes(const struct store *st, const char *device)
 {
+    sweep_leftovers(st);
     char *dir = warm_dir(st, device);
     long long n = ib_path_is_dir(dir) ? dir_bytes(dir) : 0;
     free(dir);

@@ -58,7 +58,10 @@ void warm_state_free(struct warm_state *w);
 int warm_make(const struct store *st, const char *device, enum instance_ready level,
               void (*progress)(const char *line, void *arg), void *arg, struct ib_error *err);
 
-/* Removes the warm state (fine when there is none). */
+/* Removes the warm state (fine when there is none; IB_ENOTFOUND when
+ * there is neither a device nor a warm state of that name). This, making
+ * and measuring a warm state also remove what a crashed save left in
+ * warm/ (".new-ALIAS.PID", "ALIAS.old.PID" whose process is gone). */
 int warm_clear(const struct store *st, const char *device, struct ib_error *err);
 
 /* Bytes used by the device's warm state (0 when none). */
