@@ -176,6 +176,22 @@ static int cmd_running(struct cli_ctx *ctx, const struct cli_command *cmd, int a
     return 0;
 }
 
+static const char *stop_way_text(enum instance_stop_way way, bool now)
+{
+    switch (way) {
+    case INSTANCE_STOP_POWERED_OFF:
+        return "the guest powered off";
+    case INSTANCE_STOP_QUIT:
+        return now ? "QEMU quit" : "QEMU quit: the guest agent did not answer or the guest did "
+                                   "not power off in time";
+    case INSTANCE_STOP_KILLED:
+        return "killed: QEMU did not quit";
+    case INSTANCE_STOP_WAS_DEAD:
+        return "it had exited already";
+    }
+    return "?";
+}
+
 static int cmd_stop(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
     const char *all = NULL, *now = NULL, *timeout = NULL;
@@ -214,11 +230,12 @@ static int cmd_stop(struct cli_ctx *ctx, const struct cli_command *cmd, int argc
     int status = 0;
     for (size_t i = 0; i < count; i++) {
         struct ib_error e = {0};
-        if (instance_stop(st, names[i], secs * 1000, now != NULL, &e) < 0) {
+        enum instance_stop_way way;
+        if (instance_stop_how(st, names[i], secs * 1000, now != NULL, &way, &e) < 0) {
             fprintf(stderr, "iotbench: %s\n", e.msg);
             status = e.status ? e.status : IB_EFAIL;
         } else {
-            printf("%s stopped\n", names[i]);
+            printf("%s stopped (%s)\n", names[i], stop_way_text(way, now != NULL));
         }
         free(names[i]);
     }

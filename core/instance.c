@@ -895,27 +895,42 @@ static bool wait_gone(const struct instance_info *info, int timeout_ms)
     return true;
 }
 
-int instance_stop(const struct store *st, const char *name, int timeout_ms, bool now,
-                  struct ib_error *err)
+int instance_stop_how(const struct store *st, const char *name, int timeout_ms, bool now,
+                      enum instance_stop_way *way, struct ib_error *err)
 {
     struct instance_info info;
+    enum instance_stop_way how = INSTANCE_STOP_QUIT;
     if (instance_get(st, name, &info, err) < 0)
         return -1;
-    if (info.state == INSTANCE_RUNNING && !now) {
+    if (info.state != INSTANCE_RUNNING)
+        how = INSTANCE_STOP_WAS_DEAD;
+    /* An agent not up yet (early boot) would make the power-down wait its
+     * whole timeout for nothing: ask it first, briefly. */
+    if (info.state == INSTANCE_RUNNING && !now && qga_ping(info.qga_sock, 500, NULL) == 0) {
         /* guest-shutdown never answers on success: the agent is gone by
          * then. Its error is not ours to report; the exit tells. */
         qga_call(info.qga_sock, "guest-shutdown", json_pack("{s:s}", "mode", "powerdown"), 1000,
                  NULL, NULL);
-        wait_gone(&info, timeout_ms > 0 ? timeout_ms : 10000);
+        if (wait_gone(&info, timeout_ms > 0 ? timeout_ms : 10000))
+            how = INSTANCE_STOP_POWERED_OFF;
     }
     if (pid_is_our_qemu(info.pid, info.name)) {
         qmp_call(info.qmp_sock, "quit", NULL, 2000, NULL, NULL);
         if (!wait_gone(&info, 3000)) {
+            how = INSTANCE_STOP_KILLED;
             kill(info.pid, SIGKILL);
             wait_gone(&info, 2000);
         }
     }
     int rc = ib_rm_rf(info.dir, err);
     instance_info_free(&info);
+    if (way)
+        *way = how;
     return rc;
+}
+
+int instance_stop(const struct store *st, const char *name, int timeout_ms, bool now,
+                  struct ib_error *err)
+{
+    return instance_stop_how(st, name, timeout_ms, now, NULL, err);
 }

@@ -104,6 +104,19 @@ void instance_info_free(struct instance_info *info);
 int instance_stop(const struct store *st, const char *name, int timeout_ms, bool now,
                   struct ib_error *err);
 
+/* How a stop went, for the CLI to say. */
+enum instance_stop_way {
+    INSTANCE_STOP_POWERED_OFF, /* the guest powered off (through the agent) */
+    INSTANCE_STOP_QUIT,        /* QMP quit: --now, no agent, or no power-off in time */
+    INSTANCE_STOP_KILLED,      /* QEMU ignored quit: SIGKILL */
+    INSTANCE_STOP_WAS_DEAD,    /* QEMU was gone already: only the folder removed */
+};
+
+/* instance_stop() that also says how it went (way may be NULL). The clean
+ * way pings the agent first (500 ms): without one it quits at once. */
+int instance_stop_how(const struct store *st, const char *name, int timeout_ms, bool now,
+                      enum instance_stop_way *way, struct ib_error *err);
+
 /* The highest readiness level reached now (cheap: reads console.log,
  * pings the agent with a short timeout only when the banner is there). */
 enum instance_ready instance_readiness(const struct instance_info *info);
