@@ -2,7 +2,10 @@
  * several instances, stop, kill -9, missing kernel, long socket paths,
  * embedded rootfs and SD card. One guest is shared by the tests that only
  * look at it. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -149,7 +152,7 @@ TEST(kill_9_is_reported_dead_and_cleaned)
     CHECK_INT(r.status, 0);
     CHECK_CONTAINS(r.out, "victim");
     CHECK_CONTAINS(r.out, "dead");
-    CHECK_CONTAINS(r.out, "killed by SIGKILL");
+    CHECK_CONTAINS(r.out, "QEMU is gone without a message (it had daemonized: killed");
     cmd_result_free(&r);
     CHECK(!ib_path_exists(guest_run_file(home, "victim", "")));
     ib_run(&r, home, "device", "running", NULL);
@@ -194,6 +197,28 @@ TEST(stop_leaves_nothing_behind)
     cmd_result_free(&r);
 }
 
+TEST(stop_before_the_agent_is_up_quits_at_once)
+{
+    test_set_timeout(120);
+    const char *home = guest_home();
+    char *err = NULL;
+    /* No --wait: QEMU runs, the guest has barely started its kernel. */
+    CHECK_INT(guest_start(home, "demo", "early", guest_free_offset(), NULL, &err), 0);
+    free(err);
+    int pid = guest_pid_of(home, "early");
+    struct cmd_result r;
+    int64_t t0 = ib_now_ms();
+    ib_run(&r, home, "device", "stop", "early", NULL);
+    int64_t took = ib_now_ms() - t0;
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.out, "early stopped (QEMU quit: the guest agent did not answer");
+    cmd_result_free(&r);
+    /* Not the 10 s a power-down waits for. */
+    CHECK_MSG(took < 5000, "the stop took %lld ms", (long long)took);
+    CHECK(!guest_pid_alive(pid));
+    CHECK(!ib_path_exists(guest_run_file(home, "early", "")));
+}
+
 TEST(deep_home_long_socket_paths)
 {
     test_set_timeout(180);
@@ -202,29 +227,74 @@ TEST(deep_home_long_socket_paths)
     snprintf(deep, sizeof deep, "%s/%s", test_tmpdir(),
              "a-very-long-folder-name-to-push-socket-paths-past-the-limit/"
              "and-another-long-component-for-good-measure/home");
+    CHECK(ib_rm_rf(deep, NULL) == 0);
     CHECK(ib_mkdir_p(deep, 0755, NULL) == 0);
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s/kernels", guest_home());
-    char *cp[] = {"cp", "-a", (char *)guest_home(), deep, NULL};
+    /* The store's images and devices, never its run/ (live instances) or
+     * warm/ folders. */
+    const char *parts[] = {"kernels", "initrds", "hostfs", "dtbs", "devices"};
     struct cmd_result r;
-    char parent[4096];
-    snprintf(parent, sizeof parent, "%s", deep);
-    *strrchr(parent, '/') = '\0';
-    char *rm[] = {"rm", "-rf", deep, NULL};
-    cmd_run(rm, NULL, NULL, 30, &r);
-    cmd_result_free(&r);
-    cmd_run(cp, NULL, NULL, 60, &r);
-    CHECK_INT(r.status, 0);
-    cmd_result_free(&r);
-    /* cp copied the home as .../home (same basename): the run folder is empty. */
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        char src[4096];
+        snprintf(src, sizeof src, "%s/%s", guest_home(), parts[i]);
+        char *cp[] = {"cp", "-a", src, deep, NULL};
+        cmd_run(cp, NULL, NULL, 60, &r);
+        CHECK_MSG(r.status == 0, "cp %s: %s", parts[i], r.err);
+        cmd_result_free(&r);
+    }
     CHECK(strlen(guest_run_file(deep, "deep", "console.sock")) > 107);
+    CHECK(strlen(guest_run_file(deep, "deep", "qmp.sock")) > 107);
     char *err = NULL;
-    CHECK_INT(guest_start(deep, "demo", "deep", guest_free_offset(), "--wait=banner", &err), 0);
+    CHECK_MSG(guest_start(deep, "demo", "deep", guest_free_offset(), "--wait=agent", &err) == 0,
+              "%s", err);
     free(err);
+    /* Every socket works: console, agent, QMP. */
     CHECK(guest_console_expect(deep, "deep", "\r", "[Host]# ", 10000, NULL));
-    ib_run(&r, deep, "instance", "stop", "deep", "--now", NULL);
-    CHECK_INT(r.status, 0);
+    ib_run(&r, deep, "instance", "info", "deep", "--json", NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.out, "\"ready\": \"agent\"");
     cmd_result_free(&r);
+    ib_run(&r, deep, "instance", "exec", "deep", "--", "true", NULL);
+    CHECK_MSG(r.status == 0, "exec: %d %s", r.status, r.err);
+    cmd_result_free(&r);
+    ib_run(&r, deep, "instance", "exec", "deep", "--", "sh", "-c", "exit 7", NULL);
+    CHECK_INT(r.status, 7);
+    cmd_result_free(&r);
+    ib_run(&r, deep, "instance", "snapshot", "deep", "list", "--json", NULL);
+    CHECK_MSG(r.status == 0, "snapshot list (QMP): %s", r.err);
+    CHECK_CONTAINS(r.out, "[");
+    cmd_result_free(&r);
+    /* A clean stop: the guest powers off through the agent, no kill. */
+    int pid = guest_pid_of(deep, "deep");
+    ib_run(&r, deep, "device", "stop", "deep", NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.out, "deep stopped (the guest powered off)");
+    cmd_result_free(&r);
+    CHECK(!guest_pid_alive(pid));
+    CHECK(!ib_path_exists(guest_run_file(deep, "deep", "")));
+}
+
+TEST(port_held_by_another_process_is_named)
+{
+    const char *home = guest_home();
+    int offset = guest_free_offset();
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(fd >= 0);
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(8080 + offset))};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK(bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    CHECK(listen(fd, 4) == 0);
+    char *err = NULL;
+    int status = guest_start(home, "demo", "blocked", offset, NULL, &err);
+    close(fd);
+    CHECK_MSG(status == 5, "status %d: %s", status, err);
+    char want[128];
+    snprintf(want, sizeof want, "host port tcp %d (redirect nic0.http) is used by process %d "
+             "(test_lifecycle)", 8080 + offset, (int)getpid());
+    CHECK_CONTAINS(err, want);
+    free(err);
+    CHECK(!ib_path_exists(guest_run_file(home, "blocked", "")));
 }
 
 TEST(embedded_rootfs_and_sd_card)
