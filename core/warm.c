@@ -125,6 +125,61 @@ static char *tree_print(const char *root)
     return hex;
 }
 
+/* The QEMU binary a start runs (IOTBENCH_QEMU or qemu-system-arm on the
+ * PATH), resolved, or NULL. A RAM stream only loads into the QEMU that
+ * wrote it, or one compatible: another binary is another warm state. */
+static char *qemu_binary_path(void)
+{
+    const char *name = getenv("IOTBENCH_QEMU");
+    if (name == NULL || *name == '\0')
+        name = "qemu-system-arm";
+    if (strchr(name, '/'))
+        return realpath(name, NULL);
+    const char *path = getenv("PATH");
+    char *copy = xstrdup(path ? path : "/usr/local/bin:/usr/bin:/bin");
+    char *found = NULL, *save = NULL;
+    for (char *d = strtok_r(copy, ":", &save); d && !found; d = strtok_r(NULL, ":", &save)) {
+        char *candidate = ib_path_join(*d ? d : ".", name);
+        if (access(candidate, X_OK) == 0)
+            found = realpath(candidate, NULL);
+        free(candidate);
+    }
+    free(copy);
+    return found;
+}
+
+/* SHA-256 of the QEMU command line iotbench would build for this device,
+ * with the instance's own parts (name, folder, ports) fixed: a new
+ * iotbench that builds it differently (another device model, another
+ * option) cannot load a state saved under the old shape. */
+static char *argv_shape(const struct device *dev, const struct device_resolution *res)
+{
+    struct qemu_argv_input in = {
+        .cfg = dev->cfg, .instance = "warm-shape", .dir = "/warm-shape",
+        .kernel = res->kernel.path, .initrd = res->initrd.path, .dtb = res->dtb.path,
+        .rootfs = res->rootfs.path, .has_sd = res->sd.path != NULL,
+        .mapped_xattr = geteuid() != 0, .binary = getenv("IOTBENCH_QEMU"),
+        .incoming_file = "/warm-shape/" WARM_RAM,
+    };
+    char **argv = NULL;
+    size_t argc = 0;
+    if (qemu_argv_build(&in, &argv, &argc, NULL) < 0)
+        return NULL;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (size_t i = 0; i < argc; i++)
+        EVP_DigestUpdate(ctx, argv[i], strlen(argv[i]) + 1);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    EVP_DigestFinal_ex(ctx, md, &len);
+    EVP_MD_CTX_free(ctx);
+    qemu_argv_free(argv);
+    char *hex = xmalloc(2 * len + 1);
+    for (unsigned i = 0; i < len; i++)
+        sprintf(hex + 2 * i, "%02x", md[i]);
+    return hex;
+}
+
 /* What the warm state depends on. The rootfs of a virtfs device is not in
  * it: the share is mounted again after every restore, so a restored
  * instance sees the files as they are. */
@@ -134,6 +189,11 @@ static json_t *inputs_print(const struct device *dev, const struct device_resolu
                           "kernel", file_print(res->kernel.path), "initrd",
                           file_print(res->initrd.path), "hostfs", file_print(res->hostfs.path),
                           "dtb", file_print(res->dtb.path));
+    char *qemu = qemu_binary_path(), *shape = argv_shape(dev, res);
+    json_object_set_new(o, "qemu", file_print(qemu));
+    json_object_set_new(o, "argv_sha256", shape ? json_string(shape) : json_null());
+    free(qemu);
+    free(shape);
     if (dev->cfg->guestfs == CONFIG_GUESTFS_EMBED) {
         char *t = tree_print(res->rootfs.path);
         json_object_set_new(o, "rootfs", t ? json_string(t) : json_null());
@@ -160,6 +220,18 @@ static const char *changed_input(const json_t *was, const struct device *dev,
     for (size_t i = 0; i < IB_ARRAY_LEN(files); i++)
         if (!file_matches(json_object_get(was, files[i].key), files[i].path))
             return i == 0 ? "config.yaml" : files[i].key;
+    /* A state made before these were recorded has neither: stale too. */
+    char *qemu = qemu_binary_path();
+    bool same_qemu = qemu && file_matches(json_object_get(was, "qemu"), qemu);
+    free(qemu);
+    if (!same_qemu)
+        return "the QEMU binary";
+    char *shape = argv_shape(dev, res);
+    const char *old_shape = json_string_value(json_object_get(was, "argv_sha256"));
+    bool same_shape = shape && old_shape && strcmp(shape, old_shape) == 0;
+    free(shape);
+    if (!same_shape)
+        return "iotbench's QEMU command line";
     const struct {
         const char *key;
         const char *path;

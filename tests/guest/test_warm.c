@@ -281,6 +281,52 @@ TEST(warm_state_that_fails_to_load_falls_back_to_a_cold_boot)
     cmd_result_free(&r);
 }
 
+TEST(another_qemu_or_command_line_makes_the_warm_state_stale)
+{
+    test_set_timeout(240);
+    const char *home = warm_home();
+    /* A RAM stream loads only into the QEMU that wrote it: another binary
+     * (a copy elsewhere stands for an upgrade) is a cold start. */
+    const char *qemu = test_path("bin/qemu-system-arm");
+    CHECK(ib_mkdir_p(test_path("bin"), 0755, NULL) == 0);
+    char *cp[] = {"sh", "-c", "cp \"$(command -v qemu-system-arm)\" \"$1\"", "sh",
+                  (char *)qemu, NULL};
+    struct cmd_result r;
+    cmd_run(cp, NULL, NULL, 60, &r);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cmd_result_free(&r);
+    char env_home[4200], env_qemu[4200];
+    snprintf(env_home, sizeof env_home, "IOTBENCH_HOME=%s", home);
+    snprintf(env_qemu, sizeof env_qemu, "IOTBENCH_QEMU=%s", qemu);
+    char *info[] = {(char *)ib_bin(), "device", "info", "demo", NULL};
+    char *env[] = {env_home, env_qemu, NULL};
+    cmd_run(info, env, NULL, 60, &r);
+    CHECK_CONTAINS(r.out, "is stale: the QEMU binary changed since; booting cold");
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "info", "demo", NULL);
+    CHECK_CONTAINS(r.out, "starts restore it");
+    cmd_result_free(&r);
+    /* So is a state saved by an iotbench that built another command line. */
+    char *meta = xasprintf("%s/warm/demo/warm.json", home);
+    char *text = test_read_file(meta);
+    json_t *o = json_loads(text, 0, NULL);
+    CHECK(o != NULL);
+    json_t *inputs = json_object_get(o, "inputs");
+    CHECK(json_string_value(json_object_get(inputs, "argv_sha256")) != NULL);
+    json_object_set_new(inputs, "argv_sha256", json_string("0000"));
+    char *changed = json_dumps(o, 0);
+    json_decref(o);
+    test_write_file(meta, changed);
+    ib_run(&r, home, "device", "info", "demo", NULL);
+    test_write_file(meta, text);
+    CHECK_CONTAINS(r.out, "is stale: iotbench's QEMU command line changed since; booting cold");
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "info", "demo", NULL);
+    CHECK_CONTAINS(r.out, "starts restore it");
+    cmd_result_free(&r);
+    free(meta), free(text), free(changed);
+}
+
 TEST(snapshot_save_load_brings_back_earlier_content)
 {
     test_set_timeout(180);
