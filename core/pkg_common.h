@@ -1,7 +1,7 @@
 /*
  * pkg_common.h - what the package modules (pkg_create.c, pkg_export.c,
  * pkg_extract.c, pkg_import.c) share besides pkg_manifest.h; not for use
- * outside them.
+ * outside them (store.c borrows pkg_rename_noreplace).
  *
  * - an incremental SHA-256 that hashes holes as zeros, so a sparse file has
  *   the hash `sha256sum` prints.

@@ -1,6 +1,8 @@
 /* test_cli.c - the CLI as scripts see it: messages, exit statuses, --json,
  * -h on every level, nothing written outside the store. */
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -243,5 +245,106 @@ TEST(device_remove_needs_confirmation)
     ib_run(&r, home, "device", "remove", "cam", "--yes", NULL);
     CHECK_INT(r.status, 0);
     CHECK(!ib_path_exists(test_path("cli-rm/devices/cam")));
+    cmd_result_free(&r);
+}
+
+TEST(kernel_add_initrd_same_skipped_different_refused)
+{
+    char home[4096]; /* test_path() reuses its buffers */
+    snprintf(home, sizeof home, "%s", fresh_home("cli-initrd"));
+    const char *kname = "virt.cortex-a15.little-6.1.176";
+    fixture_kernel(test_path("zImage-i"), "6.1.0-50-armmp", "6.1.176");
+    test_write_file(test_path("initrd-a"), "initrd A");
+    test_write_file(test_path("initrd-b"), "initrd B");
+    struct cmd_result r;
+    ib_run(&r, home, "kernel", "add", test_path("zImage-i"), "--name", kname, "--initrd",
+           test_path("initrd-a"), NULL);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "added");
+    cmd_result_free(&r);
+    /* The same kernel and the same initrd again: nothing to do. */
+    ib_run(&r, home, "kernel", "add", test_path("zImage-i"), "--name", kname, "--initrd",
+           test_path("initrd-a"), NULL);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.out, "is already in the store (same bytes); nothing copied");
+    cmd_result_free(&r);
+    /* The same kernel with a different initrd: refused, the stored one kept. */
+    ib_run(&r, home, "kernel", "add", test_path("zImage-i"), "--name", kname, "--initrd",
+           test_path("initrd-b"), NULL);
+    CHECK_MSG(r.status == 5, "status %d: %s", r.status, r.err);
+    CHECK_CONTAINS(r.err, "a different initrd for kernel " "virt.cortex-a15.little-6.1.176");
+    CHECK(strstr(r.out, "nothing copied") == NULL);
+    cmd_result_free(&r);
+    char *stored = test_read_file(test_path("cli-initrd/initrds/virt.cortex-a15.little-6.1.176"));
+    CHECK_STR(stored, "initrd A");
+    free(stored);
+    /* A new kernel name with a clashing initrd of its own stays out entirely. */
+    test_write_file(test_path("cli-initrd/initrds/virt.cortex-a15.little-6.1.177"), "stale");
+    ib_run(&r, home, "kernel", "add", test_path("zImage-i"), "--name",
+           "virt.cortex-a15.little-6.1.177", "--initrd", test_path("initrd-a"), NULL);
+    CHECK_MSG(r.status == 5, "status %d: %s", r.status, r.err);
+    cmd_result_free(&r);
+    CHECK(!ib_path_exists(test_path("cli-initrd/kernels/virt.cortex-a15.little-6.1.177")));
+}
+
+TEST(add_missing_file_is_not_found_everywhere)
+{
+    char home[4096]; /* test_path() reuses its buffers */
+    snprintf(home, sizeof home, "%s", fresh_home("cli-missing"));
+    struct cmd_result r;
+    ib_run(&r, home, "kernel", "add", test_path("no-such-zImage"), "--name",
+           "virt.cortex-a15.little-6.1.176", NULL);
+    CHECK_INT(r.status, 3);
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "add", test_path("no-such.piotr"), NULL);
+    CHECK_INT(r.status, 3);
+    CHECK(strstr(r.out, "device") == NULL);
+    cmd_result_free(&r);
+    /* A folder is there but is no file: bad input, not "not found". */
+    ib_run(&r, home, "kernel", "add", test_tmpdir(), "--name", "virt.cortex-a15.little-6.1.176",
+           NULL);
+    CHECK_INT(r.status, 2);
+    cmd_result_free(&r);
+}
+
+TEST(fs_add_names_end_in_ext_and_match_the_superblock)
+{
+    char home[4096]; /* test_path() reuses its buffers */
+    snprintf(home, sizeof home, "%s", fresh_home("cli-fsname"));
+    fixture_ext2(test_path("fsname.img"), 8, NULL);
+    struct cmd_result r;
+    ib_run(&r, home, "fs", "add", test_path("fsname.img"), "--name",
+           "virt.cortex-a15.little-6.1.176.squashfs", NULL);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "must end in .ext2, .ext3 or .ext4, not .squashfs");
+    cmd_result_free(&r);
+    CHECK(!ib_path_exists(test_path("cli-fsname/hostfs/virt.cortex-a15.little-6.1.176.squashfs")));
+    ib_run(&r, home, "fs", "add", test_path("fsname.img"), "--name",
+           "virt.cortex-a15.little-6.1.176.ext4", NULL);
+    CHECK_INT(r.status, 0);
+    CHECK_CONTAINS(r.err, "warning: the name says ext4 but the superblock says ext2");
+    cmd_result_free(&r);
+}
+
+TEST(dtb_messages_never_suggest_name)
+{
+    char home[4096]; /* test_path() reuses its buffers */
+    snprintf(home, sizeof home, "%s", fresh_home("cli-dtbname"));
+    struct cmd_result r;
+    test_write_file(test_path("virt-a15.dtb"), "one");
+    ib_run(&r, home, "dtb", "add", test_path("virt-a15.dtb"), NULL);
+    CHECK_INT(r.status, 0);
+    cmd_result_free(&r);
+    mkdir(test_path("other"), 0755);
+    test_write_file(test_path("other/virt-a15.dtb"), "two");
+    ib_run(&r, home, "dtb", "add", test_path("other/virt-a15.dtb"), NULL);
+    CHECK_INT(r.status, 5);
+    CHECK_CONTAINS(r.err, "a different dtb named virt-a15.dtb");
+    CHECK_MSG(strstr(r.err, "--name") == NULL, "mentions --name: %s", r.err);
+    cmd_result_free(&r);
+    test_write_file(test_path("nodash2.dtb"), "dtb");
+    ib_run(&r, home, "dtb", "add", test_path("nodash2.dtb"), NULL);
+    CHECK_INT(r.status, 2);
+    CHECK_MSG(strstr(r.err, "--name") == NULL, "mentions --name: %s", r.err);
     cmd_result_free(&r);
 }
