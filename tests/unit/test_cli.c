@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -347,4 +348,32 @@ TEST(dtb_messages_never_suggest_name)
     CHECK_INT(r.status, 2);
     CHECK_MSG(strstr(r.err, "--name") == NULL, "mentions --name: %s", r.err);
     cmd_result_free(&r);
+}
+
+TEST(device_with_a_linked_kernel_is_refused_by_check_and_export)
+{
+    char home[4096]; /* test_path() reuses its buffers */
+    snprintf(home, sizeof home, "%s", fresh_home("cli-link"));
+    fixture_ext2(test_path("link-h.img"), 8, NULL);
+    struct cmd_result r;
+    ib_run(&r, home, "fs", "add", test_path("link-h.img"), "--name",
+           "virt.cortex-a15.little-6.1.176.ext2", NULL);
+    cmd_result_free(&r);
+    fixture_device(home, "cam", "version: \"1.0\"\ndevice:\n  machine:\n    cpu: cortex-a15\n"
+                                "  kernel: zImage\n  bootargs: x\n");
+    char link[4200];
+    snprintf(link, sizeof link, "%s/devices/cam/zImage", home);
+    CHECK(symlink("/etc/passwd", link) == 0);
+    ib_run(&r, home, "device", "check", "cam", NULL);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "is a symlink");
+    CHECK(strstr(r.out, "ready to start") == NULL);
+    cmd_result_free(&r);
+    char dest[4200];
+    snprintf(dest, sizeof dest, "%s/cam.piotr", test_tmpdir());
+    ib_run(&r, home, "device", "export", "cam", dest, NULL);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "device.kernel \"zImage\"");
+    cmd_result_free(&r);
+    CHECK(!ib_path_exists(dest));
 }
