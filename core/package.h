@@ -68,6 +68,13 @@
 /* Defaults of the import limits (the store's free space caps bytes too). */
 #define PACKAGE_MAX_BYTES (16ULL << 30)
 #define PACKAGE_MAX_ENTRIES 1000000ULL
+/* Without --max-size, an archive whose members claim more than
+ * PACKAGE_BOMB_MIN_BYTES and more than PACKAGE_BOMB_RATIO times the
+ * archive's own size is refused as a bomb (a sparse tar member or a gzip
+ * stream of zeros): real devices compress far less than 100:1, and those
+ * that do not are allowed with --max-size. */
+#define PACKAGE_BOMB_MIN_BYTES (1ULL << 30)
+#define PACKAGE_BOMB_RATIO 100
 
 /* done and total in bytes; total 0 means "not known yet" (a scan). */
 typedef void (*package_progress_fn)(uint64_t done, uint64_t total, void *arg);

@@ -541,6 +541,8 @@ TEST(add_twice_skips_identical_deps_and_refuses_existing_alias)
     ib_run(&r, home, "device", "add", archive, NULL);
     CHECK_INT(r.status, IB_ECONFLICT);
     CHECK_CONTAINS(r.err, "a device named rich already exists");
+    /* The archive was never read: no summary of "0 members". */
+    CHECK_STR(r.out, "");
     cmd_result_free(&r);
     ib_run(&r, home, "device", "add", archive, "--name", "rich2", NULL);
     CHECK_MSG(r.status == 0, "%s", r.err);
