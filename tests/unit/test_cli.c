@@ -377,3 +377,42 @@ TEST(device_with_a_linked_kernel_is_refused_by_check_and_export)
     cmd_result_free(&r);
     CHECK(!ib_path_exists(dest));
 }
+
+/* tests/run (what `make test` ends with) must not count as passed a binary
+ * that printed a clean summary and then failed: a LeakSanitizer report or a
+ * crash at exit. */
+TEST(tests_run_counts_a_failing_exit_after_a_clean_summary)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", test_path("run-tree"));
+    ib_rm_rf(dir, NULL);
+    char bin[4200];
+    snprintf(bin, sizeof bin, "%s/build/asan/tests/unit", dir);
+    struct ib_error e = {0};
+    CHECK(ib_mkdir_p(bin, 0755, &e) == 0);
+    const char *fakes[][2] = {
+        {"test_a_leak", "echo '3 passed, 0 failed'; echo 'ERROR: LeakSanitizer' >&2; exit 23"},
+        {"test_b_ok", "echo '2 passed, 0 failed'"},
+        {"test_c_fail", "echo '1 passed, 1 failed'; exit 1"},
+    };
+    for (size_t i = 0; i < IB_ARRAY_LEN(fakes); i++) {
+        snprintf(bin, sizeof bin, "%s/build/asan/tests/unit/%s", dir, fakes[i][0]);
+        char *script = xasprintf("#!/bin/sh\n%s\n", fakes[i][1]);
+        test_write_file(bin, script);
+        free(script);
+        CHECK(chmod(bin, 0755) == 0);
+    }
+    char *cmd = xasprintf("cd '%s' && sh '%s/tests/run' unit", dir, test_src_dir());
+    char *argv[] = {"sh", "-c", cmd, NULL};
+    struct cmd_result r;
+    cmd_run(argv, NULL, NULL, 30, &r);
+    free(cmd);
+    CHECK_INT(r.status, 1);
+    CHECK_CONTAINS(r.out, "FAIL build/asan/tests/unit/test_a_leak: exit status 23 after "
+                          "reporting no failure");
+    /* The last line is the total: 3 + 2 + 1 passed, the leak and the failure failed. */
+    CHECK_CONTAINS(r.out, "test_c_fail\n1 passed, 1 failed\n6 passed, 2 failed\n");
+    size_t n = strlen(r.out);
+    CHECK(n > 0 && strcmp(r.out + n - strlen("6 passed, 2 failed\n"), "6 passed, 2 failed\n") == 0);
+    cmd_result_free(&r);
+}
