@@ -275,14 +275,17 @@ int package_create(const struct store *st, const char *alias, const char *from,
         return -1;
     char *dst = ib_path_join(st->devices, alias);
     char *src = from ? ib_path_join(st->devices, from) : NULL;
-    char *tmp = xasprintf("%s/.create-XXXXXX", st->devices);
-    int rc = 0;
+    char *tmp = NULL;
+    int lock_fd = -1, rc = 0;
     if (ib_path_exists(dst))
         rc = ib_err(err, IB_ECONFLICT, "a device named %s already exists", alias);
     else if (src && !ib_path_is_dir(src))
         rc = ib_err(err, IB_ENOTFOUND, "no device named %s in %s", from, st->devices);
-    else if (mkdtemp(tmp) == NULL)
-        rc = ib_err_sys(err, IB_EFAIL, "cannot create a temporary folder in %s", st->devices);
+    if (rc == 0) {
+        pkg_sweep_stale(st->devices);
+        if ((tmp = pkg_temp_dir(st->devices, "create", &lock_fd, err)) == NULL)
+            rc = -1;
+    }
     bool made = rc == 0;
     if (rc == 0 && src) {
         char real[PATH_MAX];
@@ -309,6 +312,8 @@ int package_create(const struct store *st, const char *alias, const char *from,
         struct ib_error rerr = {0};
         pkg_rm_tree(tmp, &rerr);
     }
+    if (lock_fd >= 0)
+        close(lock_fd);
     free(tmp);
     free(src);
     free(dst);

@@ -392,11 +392,10 @@ int package_import(const struct store *st, const char *file, const struct packag
         .bomb_check = opts->max_bytes == 0,
     };
     char *tmp = NULL;
+    int lock_fd = -1;
     if (!opts->dry_run) {
-        tmp = xasprintf("%s/.import-XXXXXX", st->devices);
-        if (mkdtemp(tmp) == NULL) {
-            ib_err_sys(err, IB_EFAIL, "cannot create a temporary folder in %s", st->devices);
-            free(tmp);
+        pkg_sweep_stale(st->devices);
+        if ((tmp = pkg_temp_dir(st->devices, "import", &lock_fd, err)) == NULL) {
             close(fd);
             return -1;
         }
@@ -442,6 +441,7 @@ int package_import(const struct store *st, const char *file, const struct packag
                 pkg_notice(rep, "%s", rerr.msg);
             }
         }
+        close(lock_fd);
         free(tmp);
     }
     for (size_t i = 0; i < n_installed; i++)

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -859,6 +860,91 @@ TEST(add_interrupted_by_sigterm_leaves_nothing)
     free(msg);
     CHECK_INT(count_entries(devices), 0);
     CHECK_INT(count_entries(kernels), 0);
+}
+
+/* --- leftovers of killed operations ------------------------------------------------------ */
+
+/* A stale folder, as a kill -9 leaves it: old, with a file inside. */
+static void make_old_folder(const char *devices, const char *name, int age_s)
+{
+    char p[4300];
+    snprintf(p, sizeof p, "%s/%s", devices, name);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/%s/junk", devices, name);
+    write_bytes(p, "junk", 4, 0644);
+    snprintf(p, sizeof p, "%s/%s", devices, name);
+    struct timespec t[2] = {{time(NULL) - age_s, 0}, {time(NULL) - age_s, 0}};
+    utimensat(AT_FDCWD, p, t, 0);
+}
+
+static bool entry_exists(const char *devices, const char *name)
+{
+    char p[4300];
+    snprintf(p, sizeof p, "%s/%s", devices, name);
+    return ib_path_exists(p);
+}
+
+TEST(create_and_add_sweep_only_dead_temporary_folders)
+{
+    char home[4096];
+    snprintf(home, sizeof home, "%s", make_home("sweep-home"));
+    add_stock_parts(home);
+    char devices[4200];
+    snprintf(devices, sizeof devices, "%s/devices", home);
+    /* A pid that is surely gone: a child we reaped. */
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    char dead_removing[64], live_removing[64];
+    snprintf(dead_removing, sizeof dead_removing, ".removing-cam-%d", (int)dead);
+    snprintf(live_removing, sizeof live_removing, ".removing-cam-%d", (int)getpid());
+    make_old_folder(devices, ".import-dead01", 3600);
+    make_old_folder(devices, ".create-dead02", 3600);
+    make_old_folder(devices, dead_removing, 3600);
+    make_old_folder(devices, live_removing, 3600);      /* its process (us) is alive */
+    make_old_folder(devices, ".import-live03", 3600);   /* locked below: a running import */
+    make_old_folder(devices, ".create-young4", 0);      /* just made, not yet locked */
+    char p[4300];
+    snprintf(p, sizeof p, "%s/.import-live03", devices);
+    int lock = open(p, O_RDONLY | O_DIRECTORY);
+    CHECK(lock >= 0 && flock(lock, LOCK_EX) == 0);
+
+    struct cmd_result r;
+    ib_run(&r, home, "device", "create", "fresh", NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cmd_result_free(&r);
+    CHECK(!entry_exists(devices, ".import-dead01"));
+    CHECK(!entry_exists(devices, ".create-dead02"));
+    CHECK(!entry_exists(devices, dead_removing));
+    CHECK(entry_exists(devices, live_removing));
+    CHECK(entry_exists(devices, ".import-live03"));
+    CHECK(entry_exists(devices, ".create-young4"));
+    CHECK(entry_exists(devices, "fresh"));
+
+    /* Once its owner is gone, the next import sweeps it. */
+    close(lock);
+    make_old_folder(devices, ".create-dead05", 3600);
+    char archive[4200];
+    snprintf(archive, sizeof archive, "%s/sweep.piotr", test_tmpdir());
+    ib_run(&r, home, "device", "export", "fresh", archive, NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "add", archive, "--name", "fresh2", NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cmd_result_free(&r);
+    CHECK(!entry_exists(devices, ".import-live03"));
+    CHECK(!entry_exists(devices, ".create-dead05"));
+    CHECK(entry_exists(devices, live_removing));
+    /* And the operations that ran left no folder of their own. */
+    DIR *d = opendir(devices);
+    struct dirent *de;
+    int hidden = 0;
+    while (d && (de = readdir(d)) != NULL)
+        hidden += de->d_name[0] == '.' && strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    if (d)
+        closedir(d);
+    CHECK_INT(hidden, 2); /* live_removing and .create-young4 */
 }
 
 /* --- progress ----------------------------------------------------------------------------- */
