@@ -125,8 +125,10 @@ struct package_import_opts {
     struct package_ops ops;
 };
 
-/* A new device folder devices/<alias>: a commented config.yaml and
- * rootfs/piotr/init.sh; or, with from, an exact copy of that device. */
+/* A new device folder devices/<alias>: a commented config.yaml,
+ * rootfs/piotr/init.sh and, copied from the store's demo device when it is
+ * there, busybox with its applets (init.sh needs a /bin/sh); a notice says
+ * which. Or, with from, an exact copy of that device. */
 int package_create(const struct store *st, const char *alias, const char *from,
                    const struct package_ops *ops, struct package_report *rep, struct ib_error *err);
 

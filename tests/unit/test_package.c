@@ -638,6 +638,58 @@ TEST(create_writes_a_config_that_loads_without_warnings)
     CHECK(ib_path_is_dir(p));
 }
 
+/* init.sh runs under chroot into rootfs/: the skeleton carries the demo
+ * device's busybox and its applets (hard links, as in demo), or says it
+ * could not. */
+TEST(create_copies_the_demo_busybox_so_init_sh_has_a_shell)
+{
+    char home[4096];
+    snprintf(home, sizeof home, "%s", make_home("create-bb"));
+    struct cmd_result r;
+    ib_run(&r, home, "device", "create", "nodemo", NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.err, "rootfs/ has no /bin/sh");
+    cmd_result_free(&r);
+
+    char p[4300], q[4300];
+    const char *dirs[] = {"", "rootfs", "rootfs/bin", "rootfs/sbin", "rootfs/usr",
+                          "rootfs/usr/bin"};
+    for (size_t i = 0; i < IB_ARRAY_LEN(dirs); i++) {
+        snprintf(p, sizeof p, "%s/devices/demo/%s", home, dirs[i]);
+        mkdir(p, 0755);
+    }
+    snprintf(p, sizeof p, "%s/devices/demo/config.yaml", home);
+    write_bytes(p, "version: \"1.0\"\n", 15, 0644);
+    snprintf(p, sizeof p, "%s/devices/demo/rootfs/bin/busybox", home);
+    write_bytes(p, "\177ELF a busybox", strlen("\177ELF a busybox"), 0755);
+    const char *applets[] = {"bin/sh", "sbin/init", "usr/bin/env"};
+    for (size_t i = 0; i < IB_ARRAY_LEN(applets); i++) {
+        snprintf(q, sizeof q, "%s/devices/demo/rootfs/%s", home, applets[i]);
+        CHECK(link(p, q) == 0);
+    }
+    snprintf(q, sizeof q, "%s/devices/demo/rootfs/bin/other", home);
+    write_bytes(q, "not busybox", 11, 0755);
+
+    ib_run(&r, home, "device", "create", "withsh", NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.err, "a copy of the demo device's, with 3 applets");
+    cmd_result_free(&r);
+    struct stat bb, sb;
+    snprintf(p, sizeof p, "%s/devices/withsh/rootfs/bin/busybox", home);
+    CHECK(stat(p, &bb) == 0 && (bb.st_mode & S_IXUSR));
+    char *data = test_read_file(p);
+    CHECK_STR(data, "\177ELF a busybox");
+    free(data);
+    for (size_t i = 0; i < IB_ARRAY_LEN(applets); i++) {
+        snprintf(q, sizeof q, "%s/devices/withsh/rootfs/%s", home, applets[i]);
+        CHECK_MSG(lstat(q, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_ino == bb.st_ino,
+                  "%s is not a hard link to busybox", applets[i]);
+    }
+    snprintf(q, sizeof q, "%s/devices/withsh/rootfs/bin/other", home);
+    CHECK(!ib_path_exists(q));
+    CHECK_INT((int)bb.st_nlink, 4);
+}
+
 /* The commented-out redirect example is valid once uncommented. */
 TEST(create_template_redirect_example_is_valid)
 {
