@@ -416,3 +416,51 @@ TEST(tests_run_counts_a_failing_exit_after_a_clean_summary)
     CHECK(n > 0 && strcmp(r.out + n - strlen("6 passed, 2 failed\n"), "6 passed, 2 failed\n") == 0);
     cmd_result_free(&r);
 }
+
+/* Every kind of config.yaml error is bad input (exit 2) for the commands
+ * that read it, with the file, line and column in the message. */
+TEST(config_errors_exit_2_with_their_position)
+{
+    char home[4096]; /* test_path() reuses its buffers */
+    snprintf(home, sizeof home, "%s", fresh_home("cli-cfgerr"));
+    static const char *const cases[][3] = {
+        {"empty", "", "config.yaml:1:1: the file is empty"},
+        {"syntax", "version: \"1.0\"\ndevice: [a, b\n",
+         "config.yaml:3:1: YAML syntax error: did not find expected ',' or ']'"},
+        {"tab", "version: \"1.0\"\ndevice:\n\tbootargs: x\n",
+         "config.yaml:3:1: tab character in indentation"},
+        {"dup", "version: \"1.0\"\ndevice:\n  bootargs: a\n  bootargs: b\n",
+         "config.yaml:4:3: device.bootargs: duplicate key (first written at line 3, column 3)"},
+        {"type", "version: \"1.0\"\ndevice:\n  bootargs: x\n  machine: virt\n",
+         "config.yaml:4:12: device.machine: expected a mapping of keys, got a value"},
+        {"redirect", "version: \"1.0\"\ndevice:\n  bootargs: x\n  network:\n    nic0: user\n"
+                     "  redirect:\n    nic0:\n      ssh: tcp,99999,22\n",
+         "config.yaml:8:12: device.redirect.nic0.ssh: port 99999 in \"tcp,99999,22\" is out of "
+         "range 1-65535"},
+        {"version", "version: \"2.0\"\ndevice:\n  bootargs: x\n",
+         "config.yaml:1:10: version: expected \"1.0\""},
+    };
+    const char *verbs[] = {"check", "info", "start"};
+    for (size_t i = 0; i < IB_ARRAY_LEN(cases); i++) {
+        fixture_device(home, cases[i][0], cases[i][1]);
+        for (size_t v = 0; v < IB_ARRAY_LEN(verbs); v++) {
+            struct cmd_result r;
+            ib_run(&r, home, "device", verbs[v], cases[i][0], NULL);
+            CHECK_MSG(r.status == 2, "device %s %s: status %d: %s", verbs[v], cases[i][0],
+                      r.status, r.err);
+            CHECK_MSG(strstr(r.err, cases[i][2]) != NULL, "device %s %s: %s", verbs[v],
+                      cases[i][0], r.err);
+            cmd_result_free(&r);
+        }
+    }
+    /* A device folder without its config.yaml. */
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/devices/nocfg/rootfs", home);
+    struct ib_error e = {0};
+    CHECK(ib_mkdir_p(dir, 0755, &e) == 0);
+    struct cmd_result r;
+    ib_run(&r, home, "device", "check", "nocfg", NULL);
+    CHECK_INT(r.status, 2);
+    CHECK_CONTAINS(r.err, "devices/nocfg/config.yaml: No such file or directory");
+    cmd_result_free(&r);
+}
