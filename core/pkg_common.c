@@ -245,14 +245,15 @@ char *pkg_temp_dir(const char *devices, const char *prefix, int *lock_fd, struct
         return NULL;
     }
     int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
-        ib_err_sys(err, IB_EFAIL, "cannot lock %s", tmp);
-        if (fd >= 0)
-            close(fd);
+    if (fd < 0) {
+        ib_err_sys(err, IB_EFAIL, "cannot open %s", tmp);
         rmdir(tmp);
         free(tmp);
         return NULL;
     }
+    /* A filesystem without flock fails the sweeper's attempt too, so the
+     * folder is merely never swept: go on without the lock. */
+    flock(fd, LOCK_EX | LOCK_NB);
     *lock_fd = fd;
     return tmp;
 }
