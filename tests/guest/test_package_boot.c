@@ -75,7 +75,8 @@ TEST(created_skeleton_boots_to_target_and_runs_its_shell)
     cmd_result_free(&r);
     int status = -1;
     char *out = guest_sh(home, "skel1",
-                         "cat /run/iotbench/target.log; chroot /target /bin/sh -c 'echo shell-$((6*7))'",
+                         "cat /run/iotbench/target.log; "
+                         "chroot /target /bin/sh -c 'echo shell-$((6*7))'",
                          &status);
     CHECK_MSG(out != NULL && strstr(out, "shell-42") != NULL, "status %d: %s", status,
               out ? out : "(no reply)");
