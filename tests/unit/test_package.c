@@ -863,6 +863,60 @@ static bool wait_for_entry(const char *dir, const char *prefix)
     return false;
 }
 
+/* Waits (at most 20 s) until process pid has a file of dir open for
+ * writing its archive (an unnamed O_TMPFILE file shows as "dir/#N
+ * (deleted)"); the link's text goes to link (may be NULL). */
+static bool wait_for_output_fd(pid_t pid, const char *dir, char *link, size_t cap)
+{
+    char fds[64], prefix[4200];
+    snprintf(fds, sizeof fds, "/proc/%d/fd", (int)pid);
+    snprintf(prefix, sizeof prefix, "%s/", dir);
+    for (int i = 0; i < 2000; i++) {
+        DIR *d = opendir(fds);
+        struct dirent *de;
+        bool found = false;
+        while (!found && d && (de = readdir(d)) != NULL) {
+            char p[400], target[4200];
+            snprintf(p, sizeof p, "%s/%s", fds, de->d_name);
+            ssize_t n = readlink(p, target, sizeof target - 1);
+            if (n <= 0)
+                continue;
+            target[n] = '\0';
+            found = strncmp(target, prefix, strlen(prefix)) == 0;
+            if (found && link)
+                snprintf(link, cap, "%s", target);
+        }
+        if (d)
+            closedir(d);
+        if (found)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+/* An export killed outright: its unnamed output file goes with it. */
+TEST(export_killed_with_sigkill_leaves_no_file)
+{
+    const char *home = noisy_home("kill9", 64);
+    const char *dir = test_path("kill9-out");
+    mkdir(dir, 0755);
+    char dest[4096], errf[4096], link[4200] = "";
+    snprintf(dest, sizeof dest, "%s/kill9.piotr", dir);
+    snprintf(errf, sizeof errf, "%s/kill9.err", test_tmpdir());
+    char *args[] = {"device", "export", "kill9", dest, NULL};
+    pid_t pid = spawn(home, errf, args);
+    bool started = wait_for_output_fd(pid, dir, link, sizeof link);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    CHECK_MSG(started, "the export never opened its output");
+    if (strstr(link, "(deleted)") == NULL) {
+        printf("  (no O_TMPFILE on this filesystem: %s; a kill -9 leaves it)\n", link);
+        return;
+    }
+    CHECK_INT(count_entries(dir), 0);
+}
+
 TEST(export_interrupted_by_sigterm_leaves_nothing)
 {
     const char *home = noisy_home("term", 64);
@@ -873,7 +927,7 @@ TEST(export_interrupted_by_sigterm_leaves_nothing)
     snprintf(errf, sizeof errf, "%s/term.err", test_tmpdir());
     char *args[] = {"device", "export", "term", dest, NULL};
     pid_t pid = spawn(home, errf, args);
-    bool started = wait_for_entry(dir, ".term.piotr.tmp-");
+    bool started = wait_for_output_fd(pid, dir, NULL, 0);
     kill(pid, SIGTERM);
     int st;
     waitpid(pid, &st, 0);
