@@ -166,10 +166,13 @@ static int cmd_export(struct cli_ctx *ctx, const struct cli_command *cmd, int ar
 
 /* --- device add -------------------------------------------------------------- */
 
-static const char *action_text(enum package_dep_action a, bool dry)
+/* refused: the import failed, so nothing the archive holds was installed. */
+static const char *action_text(enum package_dep_action a, bool dry, bool refused)
 {
     switch (a) {
     case PACKAGE_DEP_INSTALL:
+        if (refused)
+            return "not installed (the import is refused)";
         return dry ? "would be installed" : "installed";
     case PACKAGE_DEP_PRESENT:
         return "already in the store (same bytes)";
@@ -227,9 +230,14 @@ static int cmd_add(struct cli_ctx *ctx, const struct cli_command *cmd, int argc,
     rc = package_import(st, pos[0], &o, &rep, &ctx->err);
     bar_end(&bar);
     print_notices(&rep);
-    /* A conflict refuses the import once the archive was read and checked:
-     * the list then says which dep it is. */
-    if (rc == 0 || ctx->err.status == IB_ECONFLICT) {
+    /* A conflicting dep refuses the import once the archive was read and
+     * checked: the list then says which dep it is. Any other failure (an
+     * alias in use, an unreadable archive) gets no summary: there is no
+     * archive content to describe. */
+    bool dep_conflict = false;
+    for (size_t i = 0; i < rep.n_deps; i++)
+        dep_conflict |= rep.deps[i].action == PACKAGE_DEP_CONFLICT;
+    if (rc == 0 || (ctx->err.status == IB_ECONFLICT && dep_conflict)) {
         char size[32];
         cli_format_size((long long)rep.bytes, size, sizeof size);
         printf("%s: device %s, %llu members, %s of data, %s\n", pos[0], rep.alias,
@@ -237,7 +245,7 @@ static int cmd_add(struct cli_ctx *ctx, const struct cli_command *cmd, int argc,
                rep.verified ? "verified against its manifest" : "not verified (no manifest)");
         for (size_t i = 0; i < rep.n_deps; i++)
             printf("  %-7s %-44s %s\n", package_dep_label(rep.deps[i].kind), rep.deps[i].name,
-                   action_text(rep.deps[i].action, o.dry_run));
+                   action_text(rep.deps[i].action, o.dry_run, rc != 0));
     }
     if (rc == 0)
         printf(o.dry_run ? "dry run: device %s would be added; nothing was changed\n"

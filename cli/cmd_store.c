@@ -105,6 +105,25 @@ static void describe_new_kernel(const char *path, const char *name)
                 "(%s)\n", p.version, info.upstream, info.release);
 }
 
+/* QEMU shares the host filesystem as an ext image, and the name's suffix
+ * is how devices and readers tell the type: other suffixes are refused,
+ * a suffix the superblock contradicts is worth a warning. */
+static int check_new_hostfs(struct cli_ctx *ctx, const char *path, const struct names_parsed *p)
+{
+    if (strcmp(p->fstype, "ext2") != 0 && strcmp(p->fstype, "ext3") != 0 &&
+        strcmp(p->fstype, "ext4") != 0)
+        return ib_err(&ctx->err, IB_EINPUT, "a host filesystem name must end in .ext2, .ext3 or "
+                      ".ext4, not .%s", p->fstype);
+    struct fsimage_info fi;
+    struct ib_error ferr = {0};
+    if (fsimage_probe(path, &fi, &ferr) < 0)
+        fprintf(stderr, "iotbench: warning: %s\n", ferr.msg);
+    else if (strcmp(fi.type, p->fstype) != 0)
+        fprintf(stderr, "iotbench: warning: the name says %s but the superblock says %s\n",
+                p->fstype, fi.type);
+    return 0;
+}
+
 static int cmd_add(struct cli_ctx *ctx, const struct cli_command *cmd, int argc, char **argv)
 {
     const char *name = NULL, *initrd = NULL;
@@ -121,7 +140,8 @@ static int cmd_add(struct cli_ctx *ctx, const struct cli_command *cmd, int argc,
         return ib_err(&ctx->err, IB_EINPUT, "dtb add takes the name from the file");
     const char *src = pos[0];
     if (!ib_path_is_file(src))
-        return ib_err(&ctx->err, IB_EINPUT, "%s is not a readable regular file", src);
+        return ib_err(&ctx->err, ib_path_exists(src) ? IB_EINPUT : IB_ENOTFOUND,
+                      "%s is not a readable regular file", src);
     const char *final = name ? name : ib_path_base(src);
     struct names_parsed parsed;
     struct ib_error nerr = {0};
@@ -133,35 +153,38 @@ static int cmd_add(struct cli_ctx *ctx, const struct cli_command *cmd, int argc,
                           "--name virt.cortex-a15.little-%s", nerr.msg, info.release,
                           info.upstream);
         ctx->err = nerr;
-        if (name == NULL)
+        if (name == NULL && kind != NAMES_DTB)
             ib_err_prefix(&ctx->err, "the file name is used as the name unless --name is "
                           "given: ");
+        else if (name == NULL)
+            ib_err_prefix(&ctx->err, "dtb add takes the name from the file; rename it: ");
         return ctx->err.status;
     }
     if (kind == NAMES_KERNEL)
         describe_new_kernel(src, final);
-    if (kind == NAMES_HOSTFS) {
-        struct fsimage_info fi;
-        struct ib_error ferr = {0};
-        if (fsimage_probe(src, &fi, &ferr) < 0)
-            fprintf(stderr, "iotbench: warning: %s\n", ferr.msg);
-    }
-    if (initrd && !ib_path_is_file(initrd))
-        return ib_err(&ctx->err, IB_EINPUT, "initrd %s is not a readable regular file", initrd);
-    struct store *st = cli_store(ctx);
-    bool already = false;
-    if (st == NULL || store_add(st, kind, src, name, &already, &ctx->err) < 0)
+    if (kind == NAMES_HOSTFS && check_new_hostfs(ctx, src, &parsed) < 0)
         return ctx->err.status;
-    if (initrd) {
-        char *dst = ib_path_join(st->initrds, final);
-        bool same = ib_path_exists(dst) && ib_files_equal(initrd, dst, NULL) == 1;
-        int irc = same ? 0 : ib_copy_file_atomic(initrd, dst, &ctx->err);
-        free(dst);
-        if (irc < 0)
-            return ctx->err.status;
-    }
-    printf("%s %s %s\n", names_kind_label(kind), final,
-           already ? "is already in the store (same bytes); nothing copied" : "added");
+    if (initrd && !ib_path_is_file(initrd))
+        return ib_err(&ctx->err, ib_path_exists(initrd) ? IB_EINPUT : IB_ENOTFOUND,
+                      "initrd %s is not a readable regular file", initrd);
+    struct store *st = cli_store(ctx);
+    if (st == NULL)
+        return ctx->err.status;
+    /* Refuse a different initrd before the kernel goes in: either both
+     * enter the store or neither. */
+    bool already = false, initrd_already = false;
+    if (initrd && store_check_initrd(st, final, initrd, &initrd_already, &ctx->err) < 0)
+        return ctx->err.status;
+    if (store_add(st, kind, src, name, &already, &ctx->err) < 0)
+        return ctx->err.status;
+    if (initrd && store_add_initrd(st, final, initrd, &initrd_already, &ctx->err) < 0)
+        return ctx->err.status;
+    if (initrd && already && !initrd_already)
+        printf("%s %s is already in the store (same bytes); its initrd added\n",
+               names_kind_label(kind), final);
+    else
+        printf("%s %s %s\n", names_kind_label(kind), final,
+               already ? "is already in the store (same bytes); nothing copied" : "added");
     return 0;
 }
 

@@ -671,10 +671,17 @@ int config_parse(const char *text, size_t len, const char *path, struct config *
     yaml_parser_initialize(&parser);
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        yaml_mark_t m = parser.problem_mark;
-        ib_err(err, IB_EINPUT, "%s:%zu:%zu: YAML syntax error: %s%s%s", path, m.line + 1,
+        yaml_mark_t m = parser.problem_mark, c = parser.context_mark;
+        /* The problem is often found far from its cause (an unterminated
+         * quote fails at the end of the file): say where the construct
+         * being read began. */
+        char where[64] = "";
+        if (parser.context)
+            snprintf(where, sizeof where, " started at line %zu, column %zu", c.line + 1,
+                     c.column + 1);
+        ib_err(err, IB_EINPUT, "%s:%zu:%zu: YAML syntax error: %s%s%s%s", path, m.line + 1,
                m.column + 1, parser.problem ? parser.problem : "malformed document",
-               parser.context ? " " : "", parser.context ? parser.context : "");
+               parser.context ? " " : "", parser.context ? parser.context : "", where);
         yaml_parser_delete(&parser);
         return -1;
     }

@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/pkg_manifest.h"
 #include "core/util.h"
 #include "core/warm.h"
 
@@ -55,14 +57,56 @@ static void choice_set(struct device_choice *c, bool ok, bool custom, const char
     c->note = note;
 }
 
-/* A value of the config that names a file of the device folder. */
-static char *device_file(const struct device *dev, const char *rel)
+/* A value of the config that names something in the device folder, under
+ * the rule an import applies to a package's config (pkg_extract.c): a
+ * plain relative path that goes through real folders only, to a regular
+ * file (a folder for device.sd). A symlink could lead anywhere on the
+ * host - the kernel would boot /etc/passwd, an export would pack it - so
+ * it is refused here too, and check, start and export agree with import.
+ * Returns 1 with *path set, 0 when nothing of that name is there (the
+ * value may be a version), -1 with *why set. */
+static int device_path(const struct device *dev, const char *key, const char *rel, bool folder,
+                       char **path, char **why)
 {
-    char *p = ib_path_join(dev->dir, rel);
-    if (ib_path_is_file(p))
-        return p;
-    free(p);
-    return NULL;
+    *path = NULL;
+    *why = NULL;
+    char *norm;
+    if (pkg_path_normalize(rel, &norm, NULL) != 0) {
+        *why = xasprintf("%s \"%s\" is not a plain path inside the device folder %s", key, rel,
+                         dev->dir);
+        return -1;
+    }
+    char *cur = xstrdup(dev->dir);
+    int rc = 0;
+    for (char *part = norm, *next; part; part = next) {
+        next = strchr(part, '/');
+        if (next)
+            *next++ = '\0';
+        char *deeper = ib_path_join(cur, part);
+        free(cur);
+        cur = deeper;
+        struct stat sb;
+        if (lstat(cur, &sb) < 0)
+            break; /* nothing there: perhaps a version */
+        const char *want = next || folder ? "folder" : "regular file";
+        if (S_ISLNK(sb.st_mode)) {
+            *why = xasprintf("%s \"%s\": %s is a symlink; a device's files must be inside its "
+                             "folder, not links (an import refuses them too)", key, rel, cur);
+            rc = -1;
+        } else if (next || folder ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode)) {
+            *why = xasprintf("%s \"%s\": %s is not a %s", key, rel, cur, want);
+            rc = -1;
+        } else if (next == NULL) {
+            *path = cur;
+            cur = NULL;
+            rc = 1;
+        }
+        if (rc != 0)
+            break;
+    }
+    free(cur);
+    free(norm);
+    return rc;
 }
 
 /* Kernel or hostfs: a custom file, an explicit version, or the newest. */
@@ -71,8 +115,14 @@ static void resolve_stock(const struct store *st, const struct device *dev, enum
 {
     const struct config *cfg = dev->cfg;
     const char *key = kind == NAMES_KERNEL ? "device.kernel" : "device.hostfs";
-    char *custom = value ? device_file(dev, value) : NULL;
-    if (custom) {
+    char *custom = NULL, *why = NULL;
+    int found = value ? device_path(dev, key, value, false, &custom, &why) : 0;
+    if (found < 0) {
+        choice_set(c, false, true, value, NULL, why);
+        c->refused = true;
+        return;
+    }
+    if (found > 0) {
         choice_set(c, true, true, value, custom, xasprintf("custom file of the device folder"));
         return;
     }
@@ -129,8 +179,12 @@ static void resolve_dtb(const struct store *st, const struct device *dev, struct
         }
         return;
     }
-    char *custom = device_file(dev, cfg->dtb);
-    if (custom)
+    char *custom = NULL, *why = NULL;
+    int found = device_path(dev, "device.machine.dtb", cfg->dtb, false, &custom, &why);
+    if (found < 0) {
+        choice_set(c, false, true, cfg->dtb, NULL, why);
+        c->refused = true;
+    } else if (found > 0)
         choice_set(c, true, true, cfg->dtb, custom, xstrdup("custom file of the device folder"));
     else
         choice_set(c, false, true, cfg->dtb, NULL,
@@ -160,7 +214,15 @@ int device_resolve(const struct store *st, const struct device *dev,
         res->initrd.note = xstrdup("none");
     }
 
-    if (ib_path_is_dir(dev->rootfs))
+    struct stat rsb;
+    if (lstat(dev->rootfs, &rsb) == 0 && S_ISLNK(rsb.st_mode)) {
+        /* Shared with the guest read-write: a link would share whatever it
+         * points to. */
+        choice_set(&res->rootfs, false, false, "rootfs", NULL,
+                   xasprintf("%s is a symlink; the rootfs must be a folder of the device",
+                             dev->rootfs));
+        res->rootfs.refused = true;
+    } else if (ib_path_is_dir(dev->rootfs))
         choice_set(&res->rootfs, true, false, "rootfs", xstrdup(dev->rootfs),
                    xasprintf("shared as %s", config_guestfs_name(dev->cfg->guestfs)));
     else
@@ -169,22 +231,26 @@ int device_resolve(const struct store *st, const struct device *dev,
 
     res->sd.ok = true;
     if (dev->cfg->sd) {
-        char *sd = ib_path_join(dev->dir, dev->cfg->sd);
-        if (ib_path_is_dir(sd))
+        char *sd = NULL, *why = NULL;
+        int found = device_path(dev, "device.sd", dev->cfg->sd, true, &sd, &why);
+        if (found > 0)
             choice_set(&res->sd, true, true, dev->cfg->sd, sd,
                        xstrdup("folder made into a disk image per instance"));
-        else {
+        else if (found < 0) {
+            choice_set(&res->sd, false, true, dev->cfg->sd, NULL, why);
+            res->sd.refused = true;
+        } else
             choice_set(&res->sd, false, true, dev->cfg->sd, NULL,
-                       xasprintf("device.sd names %s, which is not a folder", sd));
-            free(sd);
-        }
+                       xasprintf("device.sd names %s, which is not a folder of %s",
+                                 dev->cfg->sd, dev->dir));
     }
 
     const struct device_choice *order[] = {&res->kernel, &res->hostfs, &res->dtb, &res->rootfs,
                                            &res->sd};
     for (size_t i = 0; i < IB_ARRAY_LEN(order); i++) {
         if (!order[i]->ok)
-            return ib_err(err, IB_ENOTFOUND, "device %s: %s", dev->alias, order[i]->note);
+            return ib_err(err, order[i]->refused ? IB_EINPUT : IB_ENOTFOUND, "device %s: %s",
+                          dev->alias, order[i]->note);
     }
     return 0;
 }

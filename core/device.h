@@ -35,6 +35,7 @@ struct device_choice {
     bool wanted;  /* false: the device does not use this part (no sd, no dtb) */
     bool ok;      /* found (or not wanted) */
     bool custom;  /* a file of the device folder rather than of the store */
+    bool refused; /* not ok because the config names a link or a path outside the folder */
     char *name;   /* store name or path relative to the device folder */
     char *path;   /* absolute path, NULL when not found or not wanted */
     char *note;   /* how it was chosen, or what is missing */

@@ -68,6 +68,13 @@
 /* Defaults of the import limits (the store's free space caps bytes too). */
 #define PACKAGE_MAX_BYTES (16ULL << 30)
 #define PACKAGE_MAX_ENTRIES 1000000ULL
+/* Without --max-size, an archive whose members claim more than
+ * PACKAGE_BOMB_MIN_BYTES and more than PACKAGE_BOMB_RATIO times the
+ * archive's own size is refused as a bomb (a sparse tar member or a gzip
+ * stream of zeros): real devices compress far less than 100:1, and those
+ * that do not are allowed with --max-size. */
+#define PACKAGE_BOMB_MIN_BYTES (1ULL << 30)
+#define PACKAGE_BOMB_RATIO 100
 
 /* done and total in bytes; total 0 means "not known yet" (a scan). */
 typedef void (*package_progress_fn)(uint64_t done, uint64_t total, void *arg);
@@ -118,8 +125,10 @@ struct package_import_opts {
     struct package_ops ops;
 };
 
-/* A new device folder devices/<alias>: a commented config.yaml and
- * rootfs/piotr/init.sh; or, with from, an exact copy of that device. */
+/* A new device folder devices/<alias>: a commented config.yaml,
+ * rootfs/piotr/init.sh and, copied from the store's demo device when it is
+ * there, busybox with its applets (init.sh needs a /bin/sh); a notice says
+ * which. Or, with from, an exact copy of that device. */
 int package_create(const struct store *st, const char *alias, const char *from,
                    const struct package_ops *ops, struct package_report *rep, struct ib_error *err);
 

@@ -7,8 +7,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -230,6 +233,76 @@ int pkg_rename_noreplace(const char *from, const char *to)
         return -1;
     }
     return rename(from, to);
+}
+
+char *pkg_temp_dir(const char *devices, const char *prefix, int *lock_fd, struct ib_error *err)
+{
+    *lock_fd = -1;
+    char *tmp = xasprintf("%s/.%s-XXXXXX", devices, prefix);
+    if (mkdtemp(tmp) == NULL) {
+        ib_err_sys(err, IB_EFAIL, "cannot create a temporary folder in %s", devices);
+        free(tmp);
+        return NULL;
+    }
+    int fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        ib_err_sys(err, IB_EFAIL, "cannot open %s", tmp);
+        rmdir(tmp);
+        free(tmp);
+        return NULL;
+    }
+    /* A filesystem without flock fails the sweeper's attempt too, so the
+     * folder is merely never swept: go on without the lock. */
+    flock(fd, LOCK_EX | LOCK_NB);
+    *lock_fd = fd;
+    return tmp;
+}
+
+/* A .import-/.create- folder is stale when its lock can be taken. */
+static bool temp_dir_unlocked(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool free_lock = flock(fd, LOCK_EX | LOCK_NB) == 0;
+    close(fd); /* releases the lock again: removal needs no lock */
+    return free_lock;
+}
+
+/* .removing-<alias>-<pid>: stale when that process is gone. A reused pid
+ * only delays the sweep to a later run. */
+static bool removing_dir_orphaned(const char *name)
+{
+    const char *dash = strrchr(name, '-');
+    char *end;
+    long pid = dash ? strtol(dash + 1, &end, 10) : 0;
+    if (dash == NULL || end == dash + 1 || *end != '\0' || pid <= 0)
+        return false;
+    return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+void pkg_sweep_stale(const char *devices)
+{
+    DIR *d = opendir(devices);
+    if (d == NULL)
+        return;
+    time_t now = time(NULL);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *n = de->d_name;
+        bool temp = strncmp(n, ".import-", 8) == 0 || strncmp(n, ".create-", 8) == 0;
+        bool removing = strncmp(n, ".removing-", 10) == 0;
+        if (!temp && !removing)
+            continue;
+        char *path = ib_path_join(devices, n);
+        struct stat sb;
+        if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+            now - sb.st_mtime >= PKG_SWEEP_MIN_AGE &&
+            (temp ? temp_dir_unlocked(path) : removing_dir_orphaned(n)))
+            pkg_rm_tree(path, NULL);
+        free(path);
+    }
+    closedir(d);
 }
 
 void pkg_fsync_parent(const char *path)

@@ -1,7 +1,7 @@
 /*
  * pkg_common.h - what the package modules (pkg_create.c, pkg_export.c,
  * pkg_extract.c, pkg_import.c) share besides pkg_manifest.h; not for use
- * outside them.
+ * outside them (store.c borrows pkg_rename_noreplace).
  *
  * - an incremental SHA-256 that hashes holes as zeros, so a sparse file has
  *   the hash `sha256sum` prints.
@@ -75,6 +75,19 @@ int pkg_rm_tree(const char *path, struct ib_error *err);
 
 /* rename() that fails with EEXIST instead of replacing the destination. */
 int pkg_rename_noreplace(const char *from, const char *to);
+
+/* A hidden temporary folder devices/.<prefix>-XXXXXX for an import or a
+ * create, with an flock held on it (*lock_fd) for as long as the operation
+ * runs: that lock is how pkg_sweep_stale tells a live folder from one whose
+ * process was killed. Close *lock_fd when done. */
+char *pkg_temp_dir(const char *devices, const char *prefix, int *lock_fd, struct ib_error *err);
+
+/* Removes what killed operations left in devices/: .import-* and .create-*
+ * folders nobody holds the lock of, .removing-<alias>-<pid> folders whose
+ * process is gone. Anything younger than PKG_SWEEP_MIN_AGE seconds is left
+ * alone (a folder between its mkdtemp and its flock). */
+#define PKG_SWEEP_MIN_AGE 10
+void pkg_sweep_stale(const char *devices);
 
 /* fsync of the folder holding path, so a rename in it is durable. */
 void pkg_fsync_parent(const char *path);

@@ -1,6 +1,7 @@
 /*
  * pkg_create.c - `device create`: a new device folder, either a skeleton
- * (commented config.yaml, rootfs/piotr/init.sh) or an exact copy of another
+ * (commented config.yaml, rootfs/piotr/init.sh, the demo device's busybox
+ * as rootfs/bin/sh when the store has it) or an exact copy of another
  * device, kept by the same rules as an export: owners (as root), modes,
  * times, links, sparse files, device nodes (as root), xattrs.
  *
@@ -9,6 +10,7 @@
  */
 #include "core/package.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -106,7 +108,79 @@ static const char INIT_SH[] =
     "\n"
     "exec /bin/sh\n";
 
-static int make_skeleton(const char *dir, const char *alias, struct ib_error *err)
+/* target-start runs init.sh by `chroot rootfs /piotr/init.sh`, so the
+ * skeleton's shell script needs a /bin/sh inside rootfs/. The stock demo
+ * device carries a static ARM busybox with its applets as hard links (no
+ * symlinks: 9P with mapped-xattr cannot follow links made on the host);
+ * the skeleton gets a copy of it laid out the same way. */
+static const char *const APPLET_DIRS[] = {"bin", "sbin", "usr/bin", "usr/sbin"};
+
+static size_t link_applets(const char *from_root, const char *to_root, const struct stat *bb,
+                           const char *busybox)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < IB_ARRAY_LEN(APPLET_DIRS); i++) {
+        char *from = ib_path_join(from_root, APPLET_DIRS[i]);
+        DIR *d = opendir(from);
+        struct dirent *de;
+        while (d && (de = readdir(d)) != NULL) {
+            char *p = ib_path_join(from, de->d_name);
+            struct stat sb;
+            if (lstat(p, &sb) == 0 && sb.st_ino == bb->st_ino && sb.st_dev == bb->st_dev &&
+                !(i == 0 && strcmp(de->d_name, "busybox") == 0)) {
+                char *to = xasprintf("%s/%s/%s", to_root, APPLET_DIRS[i], de->d_name);
+                n += link(busybox, to) == 0;
+                free(to);
+            }
+            free(p);
+        }
+        if (d)
+            closedir(d);
+        free(from);
+    }
+    return n;
+}
+
+static int add_busybox(const char *devices, const char *dir, struct package_report *rep,
+                       struct ib_error *err)
+{
+    char *from_root = xasprintf("%s/demo/rootfs", devices);
+    char *from = ib_path_join(from_root, "bin/busybox");
+    struct stat bb;
+    int rc = 0;
+    if (lstat(from, &bb) < 0 || !S_ISREG(bb.st_mode)) {
+        pkg_notice(rep, "rootfs/ has no /bin/sh (the store has no demo device to copy busybox "
+                   "from): put a static ARM shell at rootfs/bin/sh before starting, init.sh "
+                   "runs with it");
+        goto out;
+    }
+    char *to_root = ib_path_join(dir, "rootfs");
+    mode_t dmode = 0755 & ~pkg_umask();
+    const char *mk[] = {"bin", "sbin", "usr", "usr/bin", "usr/sbin"};
+    for (size_t i = 0; rc == 0 && i < IB_ARRAY_LEN(mk); i++) {
+        char *p = ib_path_join(to_root, mk[i]);
+        if (mkdir(p, dmode) < 0)
+            rc = ib_err_sys(err, IB_EFAIL, "cannot create %s", p);
+        free(p);
+    }
+    char *busybox = ib_path_join(to_root, "bin/busybox");
+    if (rc == 0)
+        rc = ib_copy_file_atomic(from, busybox, err);
+    if (rc == 0) {
+        size_t n = link_applets(from_root, to_root, &bb, busybox);
+        pkg_notice(rep, "rootfs/bin/busybox is a copy of the demo device's, with %zu applets as "
+                   "hard links (/bin/sh among them), so init.sh runs as it is", n);
+    }
+    free(busybox);
+    free(to_root);
+out:
+    free(from);
+    free(from_root);
+    return rc;
+}
+
+static int make_skeleton(const char *dir, const char *alias, const char *devices,
+                         struct package_report *rep, struct ib_error *err)
 {
     mode_t dmode = 0755 & ~pkg_umask();
     char *config = package_config_template(alias);
@@ -131,6 +205,8 @@ static int make_skeleton(const char *dir, const char *alias, struct ib_error *er
         rc = ib_write_file_atomic(path, INIT_SH, sizeof INIT_SH - 1, 0755 & ~pkg_umask(), err);
         free(path);
     }
+    if (rc == 0)
+        rc = add_busybox(devices, dir, rep, err);
     if (rc == 0 && chmod(dir, dmode) < 0)
         rc = ib_err_sys(err, IB_EFAIL, "cannot set the mode of %s", dir);
     return rc;
@@ -275,14 +351,17 @@ int package_create(const struct store *st, const char *alias, const char *from,
         return -1;
     char *dst = ib_path_join(st->devices, alias);
     char *src = from ? ib_path_join(st->devices, from) : NULL;
-    char *tmp = xasprintf("%s/.create-XXXXXX", st->devices);
-    int rc = 0;
+    char *tmp = NULL;
+    int lock_fd = -1, rc = 0;
     if (ib_path_exists(dst))
         rc = ib_err(err, IB_ECONFLICT, "a device named %s already exists", alias);
     else if (src && !ib_path_is_dir(src))
         rc = ib_err(err, IB_ENOTFOUND, "no device named %s in %s", from, st->devices);
-    else if (mkdtemp(tmp) == NULL)
-        rc = ib_err_sys(err, IB_EFAIL, "cannot create a temporary folder in %s", st->devices);
+    if (rc == 0) {
+        pkg_sweep_stale(st->devices);
+        if ((tmp = pkg_temp_dir(st->devices, "create", &lock_fd, err)) == NULL)
+            rc = -1;
+    }
     bool made = rc == 0;
     if (rc == 0 && src) {
         char real[PATH_MAX];
@@ -298,7 +377,7 @@ int package_create(const struct store *st, const char *alias, const char *from,
         if (rc == 0)
             pkg_meter_update(&c.meter, c.done, true);
     } else if (rc == 0) {
-        rc = make_skeleton(tmp, alias, err);
+        rc = make_skeleton(tmp, alias, st->devices, rep, err);
     }
     if (rc == 0 && pkg_rename_noreplace(tmp, dst) < 0)
         rc = errno == EEXIST ? ib_err(err, IB_ECONFLICT, "a device named %s already exists", alias)
@@ -309,6 +388,8 @@ int package_create(const struct store *st, const char *alias, const char *from,
         struct ib_error rerr = {0};
         pkg_rm_tree(tmp, &rerr);
     }
+    if (lock_fd >= 0)
+        close(lock_fd);
     free(tmp);
     free(src);
     free(dst);

@@ -7,8 +7,9 @@
  * knows the claimed sizes before it writes anything. The second writes the
  * archive and hashes again, so a file that changes in between (a device
  * running while it is exported) fails the export instead of shipping with a
- * hash that does not match. The archive is written to a temporary file
- * beside the destination and renamed only once complete and flushed.
+ * hash that does not match. The archive is written to an unnamed file
+ * (O_TMPFILE; else a hidden temporary one) in the destination's folder and
+ * linked into place only once complete and flushed.
  */
 #include "core/package.h"
 
@@ -448,6 +449,11 @@ static char *plan_dest(const char *file, const char *alias, const char *dev_dir,
     return dest;
 }
 
+/* The archive is written to a file without a name (O_TMPFILE) that is
+ * linked into place only once complete: a kill -9 leaves nothing. Where the
+ * filesystem or a missing /proc forbids it, a hidden .FILE.tmp-XXXXXX
+ * beside the destination is used instead (*tmp set), which SIGINT and
+ * SIGTERM remove but a kill -9 cannot. */
 static int open_output(struct exporter *x, int *fd, char **tmp)
 {
     char *dir = xstrdup(x->dest);
@@ -455,10 +461,17 @@ static int open_output(struct exporter *x, int *fd, char **tmp)
     const char *base = slash ? slash + 1 : x->dest;
     if (slash)
         *slash = '\0';
-    *tmp = slash ? xasprintf("%s/.%s.tmp-XXXXXX", dir[0] ? dir : "", base)
-                 : xasprintf(".%s.tmp-XXXXXX", base);
+    const char *where = slash ? (dir[0] ? dir : "/") : ".";
+    *tmp = NULL;
+    *fd = access("/proc/self/fd", X_OK) == 0
+              ? open(where, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600)
+              : -1;
+    if (*fd < 0) {
+        *tmp = slash ? xasprintf("%s/.%s.tmp-XXXXXX", dir[0] ? dir : "", base)
+                     : xasprintf(".%s.tmp-XXXXXX", base);
+        *fd = mkostemp(*tmp, O_CLOEXEC);
+    }
     free(dir);
-    *fd = mkostemp(*tmp, O_CLOEXEC);
     if (*fd < 0) {
         ib_err_sys(x->err, IB_EFAIL, "cannot create a temporary file for %s", x->dest);
         free(*tmp);
@@ -477,7 +490,29 @@ static int open_output(struct exporter *x, int *fd, char **tmp)
     return 0;
 }
 
-/* Flushes, then renames into place; the caller removes tmp on failure. */
+/* Gives the unnamed file of fd a name: linkat fails with EEXIST rather
+ * than replace, so an overwrite links to a hidden name first and renames
+ * that over the destination. */
+static int link_anonymous(int fd, const char *dest, bool overwrite)
+{
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (!overwrite)
+        return linkat(AT_FDCWD, proc, AT_FDCWD, dest, AT_SYMLINK_FOLLOW);
+    const char *base = ib_path_base(dest);
+    char *named = xasprintf("%.*s.%s.tmp-%d", (int)(base - dest), dest, base, (int)getpid());
+    unlink(named); /* a leftover of a killed export of ours with this pid */
+    int rc = linkat(AT_FDCWD, proc, AT_FDCWD, named, AT_SYMLINK_FOLLOW);
+    if (rc == 0 && (rc = rename(named, dest)) < 0) {
+        int e = errno;
+        unlink(named);
+        errno = e;
+    }
+    free(named);
+    return rc;
+}
+
+/* Flushes, then puts the archive in place; the caller removes tmp on failure. */
 static int finish_output(struct exporter *x, int fd, const char *tmp, bool overwrite)
 {
     int rc = archive_write_close(x->out) == ARCHIVE_OK ? 0 : write_failed(x, "end");
@@ -486,7 +521,12 @@ static int finish_output(struct exporter *x, int fd, const char *tmp, bool overw
                         x->dest);
     if (rc == 0)
         fchmod(fd, 0666 & ~pkg_umask());
-    if (rc == 0 && (overwrite ? rename(tmp, x->dest) : pkg_rename_noreplace(tmp, x->dest)) < 0)
+    int placed = 0;
+    if (rc == 0)
+        placed = tmp == NULL ? link_anonymous(fd, x->dest, overwrite)
+                 : overwrite ? rename(tmp, x->dest)
+                             : pkg_rename_noreplace(tmp, x->dest);
+    if (rc == 0 && placed < 0)
         rc = ib_err_sys(x->err, errno == EEXIST ? IB_ECONFLICT : IB_EFAIL, "cannot create %s",
                         x->dest);
     if (rc == 0)

@@ -186,8 +186,28 @@ static int refuse_size(struct extract *x, uint64_t bytes, const char *how)
     char a[32], b[32];
     pkg_format_size(bytes, a, sizeof a);
     pkg_format_size(x->o->max_bytes, b, sizeof b);
-    return refuse(x, NULL, "the archive %s %s of data, more than %s (%s); nothing was kept", how, a,
-                  b, x->o->max_bytes_what);
+    refuse(x, NULL, "the archive %s %s of data, more than %s (%s); nothing was kept", how, a, b,
+           x->o->max_bytes_what);
+    /* Too little room is a failure of this store, not of the archive. */
+    if (x->o->max_bytes_is_space)
+        x->err->status = IB_EFAIL;
+    return -1;
+}
+
+/* A sparse member or a stream of zeros claims gigabytes from a few bytes
+ * of archive; see PACKAGE_BOMB_RATIO. */
+static int check_bomb(struct extract *x)
+{
+    if (!x->o->bomb_check || x->claimed <= PACKAGE_BOMB_MIN_BYTES ||
+        x->claimed / PACKAGE_BOMB_RATIO <= x->archive_size)
+        return 0;
+    char a[32], b[32];
+    pkg_format_size(x->claimed, a, sizeof a);
+    pkg_format_size(x->archive_size, b, sizeof b);
+    return refuse(x, NULL, "the archive members claim at least %s of data, more than %d times "
+                  "the archive's own %s (a sparse or compression bomb?); if the device really "
+                  "is that large, allow it with --max-size; nothing was kept", a,
+                  PACKAGE_BOMB_RATIO, b);
 }
 
 static int refuse_count(struct extract *x, uint64_t n)
@@ -534,6 +554,8 @@ static int handle_member(struct extract *x, struct archive_entry *e, struct memb
     x->claimed += m->size;
     if (over(x->claimed, x->o->max_bytes))
         return refuse_size(x, x->claimed, "members claim at least");
+    if (check_bomb(x) < 0)
+        return -1;
     if (match_manifest(x, m, e) < 0)
         return -1;
     if (m->link) {
@@ -659,7 +681,8 @@ static void report_findings(struct extract *x)
             snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
                      x->skipped[i]);
         report(x, "N %zu device node%s %s not created (only root can): %s%s", x->n_nodes_skipped,
-               x->n_nodes_skipped > 1 ? "s" : "", x->o->write ? "were" : "would be", list,
+               x->n_nodes_skipped > 1 ? "s" : "",
+               !x->o->write ? "would be" : x->n_nodes_skipped > 1 ? "were" : "was", list,
                x->n_nodes_skipped > SHOWN_MAX ? ", ..." : "");
     }
     for (size_t i = 0; i < x->n_warnings && i < SHOWN_MAX; i++)

@@ -40,6 +40,8 @@ struct pkg_extract_opts {
     uint64_t max_bytes;
     uint64_t max_entries;
     const char *max_bytes_what; /* "the --max-size limit", "the free space in ..." */
+    bool max_bytes_is_space;    /* the limit is the free space: IB_EFAIL, not bad input */
+    bool bomb_check;            /* no --max-size: refuse claims far above the archive's size */
 };
 
 /* 0 when every member passed and (write) was extracted; -1 with err. The

@@ -310,8 +310,9 @@ static int check_alias(const struct store *st, const char *alias, bool given, st
 /* The limit on extracted bytes: the option (or default), lowered to the
  * free space of the store's filesystem. */
 static uint64_t byte_limit(const struct store *st, const struct package_import_opts *opts,
-                           char *what, size_t cap)
+                           char *what, size_t cap, bool *is_space)
 {
+    *is_space = false;
     uint64_t max = opts->max_bytes ? opts->max_bytes : PACKAGE_MAX_BYTES;
     snprintf(what, cap,
              opts->max_bytes ? "the --max-size limit" : "the default limit; see --max-size");
@@ -320,6 +321,7 @@ static uint64_t byte_limit(const struct store *st, const struct package_import_o
         uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
         if (avail < max) {
             max = avail;
+            *is_space = true;
             snprintf(what, cap, "the free space in %s", st->devices);
         }
     }
@@ -376,21 +378,24 @@ int package_import(const struct store *st, const char *file, const struct packag
         return ib_err(err, IB_EINPUT, "%s is not a regular file", file);
     }
     char what[300];
+    bool is_space;
+    uint64_t max_bytes = byte_limit(st, opts, what, sizeof what, &is_space);
     struct pkg_extract_opts o = {
         .archive_fd = fd,
         .display_name = ib_path_base(file),
         .write = !opts->dry_run,
         .root = geteuid() == 0,
         .max_entries = opts->max_entries ? opts->max_entries : PACKAGE_MAX_ENTRIES,
-        .max_bytes = byte_limit(st, opts, what, sizeof what),
+        .max_bytes = max_bytes,
         .max_bytes_what = what,
+        .max_bytes_is_space = is_space,
+        .bomb_check = opts->max_bytes == 0,
     };
     char *tmp = NULL;
+    int lock_fd = -1;
     if (!opts->dry_run) {
-        tmp = xasprintf("%s/.import-XXXXXX", st->devices);
-        if (mkdtemp(tmp) == NULL) {
-            ib_err_sys(err, IB_EFAIL, "cannot create a temporary folder in %s", st->devices);
-            free(tmp);
+        pkg_sweep_stale(st->devices);
+        if ((tmp = pkg_temp_dir(st->devices, "import", &lock_fd, err)) == NULL) {
             close(fd);
             return -1;
         }
@@ -436,6 +441,7 @@ int package_import(const struct store *st, const char *file, const struct packag
                 pkg_notice(rep, "%s", rerr.msg);
             }
         }
+        close(lock_fd);
         free(tmp);
     }
     for (size_t i = 0; i < n_installed; i++)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/pkg_common.h"
 #include "core/util.h"
 
 int store_open(struct store *st, const char *home, struct ib_error *err)
@@ -138,6 +139,44 @@ void store_list_free(struct store_list *list)
     memset(list, 0, sizeof *list);
 }
 
+/* Copies src to dst unless dst exists: the same bytes set *already, a
+ * different file is a conflict. The copy is renamed into place without
+ * replacing, so two adds racing on one name cannot overwrite each other:
+ * the loser compares against the winner's file like any later add. */
+static int add_file(const char *src, const char *dst, const char *what, const char *hint,
+                    bool *already, struct ib_error *err)
+{
+    if (ib_path_exists(dst))
+        goto exists;
+    /* Hidden while it is incomplete: store_list skips dot names. */
+    const char *base = ib_path_base(dst);
+    char *tmp = xasprintf("%.*s.%s.add-%d", (int)(base - dst), dst, base, (int)getpid());
+    int rc = ib_copy_file_atomic(src, tmp, err);
+    if (rc == 0 && pkg_rename_noreplace(tmp, dst) < 0) {
+        int e = errno;
+        unlink(tmp);
+        free(tmp);
+        if (e == EEXIST)
+            goto exists;
+        errno = e;
+        return ib_err_sys(err, IB_EFAIL, "cannot rename into %s", dst);
+    }
+    if (rc < 0)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+exists:;
+    int same = ib_files_equal(src, dst, err);
+    if (same < 0)
+        return -1;
+    if (same == 0)
+        return ib_err(err, IB_ECONFLICT, "a different %s is already in the store; remove it "
+                      "first or choose another %s", what, hint);
+    if (already)
+        *already = true;
+    return 0;
+}
+
 int store_add(const struct store *st, enum names_kind kind, const char *src, const char *name,
               bool *already, struct ib_error *err)
 {
@@ -152,22 +191,49 @@ int store_add(const struct store *st, enum names_kind kind, const char *src, con
         return -1;
     }
     if (!ib_path_is_file(src))
-        return ib_err(err, IB_EINPUT, "%s is not a readable regular file", src);
+        return ib_err(err, ib_path_exists(src) ? IB_EINPUT : IB_ENOTFOUND,
+                      "%s is not a readable regular file", src);
     char *dst = store_item_path(st, kind, name);
+    char *what = xasprintf("%s named %s", names_kind_label(kind), name);
+    /* dtb add takes no --name: the file name is the name. */
+    int rc = add_file(src, dst, what, kind == NAMES_DTB ? "file name" : "--name", already, err);
+    free(what);
+    free(dst);
+    return rc;
+}
+
+int store_check_initrd(const struct store *st, const char *kernel, const char *src,
+                       bool *already, struct ib_error *err)
+{
+    *already = false;
+    if (names_validate(kernel, "kernel", err) < 0)
+        return -1;
+    char *dst = ib_path_join(st->initrds, kernel);
     int rc = 0;
     if (ib_path_exists(dst)) {
         int same = ib_files_equal(src, dst, err);
-        if (same == 1 && already)
+        if (same == 1)
             *already = true;
         else if (same == 0)
-            rc = ib_err(err, IB_ECONFLICT, "a different %s named %s is already in the store; "
-                        "remove it first or choose another --name", names_kind_label(kind),
-                        name);
-        else if (same < 0)
+            rc = ib_err(err, IB_ECONFLICT, "a different initrd for kernel %s is already in the "
+                        "store; remove the kernel first or choose another --name", kernel);
+        else
             rc = -1;
-    } else {
-        rc = ib_copy_file_atomic(src, dst, err);
     }
+    free(dst);
+    return rc;
+}
+
+int store_add_initrd(const struct store *st, const char *kernel, const char *src, bool *already,
+                     struct ib_error *err)
+{
+    *already = false;
+    if (names_validate(kernel, "kernel", err) < 0)
+        return -1;
+    char *dst = ib_path_join(st->initrds, kernel);
+    char *what = xasprintf("initrd for kernel %s", kernel);
+    int rc = add_file(src, dst, what, "--name", already, err);
+    free(what);
     free(dst);
     return rc;
 }

@@ -69,6 +69,15 @@ void store_list_free(struct store_list *list);
 int store_add(const struct store *st, enum names_kind kind, const char *src, const char *name,
               bool *already, struct ib_error *err);
 
+/* A kernel's initrd (initrds/<kernel>), with the same rule as store_add:
+ * identical bytes set *already, a different file is a conflict (IB_ECONFLICT).
+ * store_check_initrd only says what store_add_initrd would do, so a caller
+ * can refuse before it adds the kernel. */
+int store_check_initrd(const struct store *st, const char *kernel, const char *src,
+                       bool *already, struct ib_error *err);
+int store_add_initrd(const struct store *st, const char *kernel, const char *src, bool *already,
+                     struct ib_error *err);
+
 /* Removes an item (and a kernel's initrd). It does not look at devices:
  * device_remove_item() in device.h refuses when a device depends on it. */
 int store_remove(const struct store *st, enum names_kind kind, const char *name,

@@ -901,11 +901,83 @@ static void tmpfs_limits(unsigned long long bytes, unsigned long long inodes)
         fprintf(stderr, "remount %s: %s\n", opts, strerror(errno));
 }
 
+/* The store's parts (the demo device and the stock images it uses, not
+ * the running instances) copied into home. */
+static void copy_store_into(const char *home)
+{
+    char *rundir = xasprintf("%s/run", home);
+    CHECK(ib_mkdir_p(rundir, 0700, NULL) == 0);
+    free(rundir);
+    const char *parts[] = {"devices", "kernels", "initrds", "hostfs", "dtbs"};
+    for (size_t i = 0; i < 5; i++) {
+        char *src = xasprintf("%s/%s", guest_home(), parts[i]);
+        char *cp[] = {"cp", "-a", src, (char *)home, NULL};
+        struct cmd_result r;
+        cmd_run(cp, NULL, NULL, 60, &r);
+        CHECK_MSG(r.status == 0, "%s", r.err);
+        cmd_result_free(&r);
+        free(src);
+    }
+}
+
+/* A file size limit (SIGXFSZ ignored, EFBIG reported) hits export and add
+ * like a full disk; prlimit needs no privilege, so this half of the drill
+ * runs for everyone. */
+TEST(store_file_size_limit_during_export_and_add_loses_nothing)
+{
+    test_set_timeout(180);
+    char *home = xasprintf("%s", test_path("fsize-home"));
+    copy_store_into(home);
+    char *archive = xasprintf("%s/demo.piotr", home);
+    struct cmd_result r;
+    ib_run(&r, home, "device", "export", "demo", archive, NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cmd_result_free(&r);
+    char *before = store_tree(home);
+    char *second = xasprintf("%s/second.piotr", home);
+    char *env_home = xasprintf("IOTBENCH_HOME=%s", home);
+    char *env[] = {env_home, NULL};
+    char *limited[] = {"prlimit", "--fsize=1000000", (char *)ib_bin(), "device", "add",
+                       archive,   "--name",          "copy3",          NULL};
+    cmd_run(limited, env, NULL, 120, &r);
+    CHECK_MSG(r.status == 1, "status %d: %s", r.status, r.err);
+    CHECK_CONTAINS(r.err, "File too large");
+    CHECK_CONTAINS(r.err, "nothing was kept");
+    cmd_result_free(&r);
+    char *limited_export[] = {
+        "prlimit", "--fsize=1000000", (char *)ib_bin(), "device", "export", "demo", second, NULL};
+    cmd_run(limited_export, env, NULL, 120, &r);
+    CHECK_MSG(r.status == 1, "status %d: %s", r.status, r.err);
+    CHECK_CONTAINS(r.err, "File too large");
+    cmd_result_free(&r);
+    CHECK(!ib_path_exists(second));
+    CHECK_INT(count_entries(home, ".second.piotr.tmp"), 0);
+    char *devices = xasprintf("%s/devices", home);
+    CHECK_INT(count_entries(devices, ".import"), 0);
+    free(devices);
+    char *after = store_tree(home);
+    CHECK_STR(after, before);
+    free(after);
+    /* Without the limit, the same archive imports and the device checks. */
+    ib_run(&r, home, "device", "add", archive, "--name", "copy4", NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "check", "copy4", NULL);
+    CHECK_MSG(r.status == 0, "%s%s", r.out, r.err);
+    cmd_result_free(&r);
+    free(before);
+    free(env_home);
+    free(second);
+    free(archive);
+    free(home);
+}
+
 TEST(store_disk_full_during_export_and_add_loses_nothing)
 {
     test_set_timeout(180);
     if (geteuid() != 0) {
-        printf("  skipped: mounting a tmpfs needs root\n");
+        /* Said, not hidden: the file size half above ran all the same. */
+        printf("  skipped: mounting a small tmpfs needs root\n");
         return;
     }
     /* A private mount namespace: nobody else sees the small disk, and it
@@ -916,21 +988,9 @@ TEST(store_disk_full_during_export_and_add_loses_nothing)
     CHECK(mkdir(mnt, 0700) == 0);
     CHECK(mount("tmpfs", mnt, "tmpfs", 0, "size=256m,nr_inodes=100000") == 0);
     test_on_exit(unmount_tmpfs);
-    /* The store on it: the demo device and the stock parts it uses (not
-     * the running instances). */
     char *home = xasprintf("%s/home", mnt);
-    char *rundir = xasprintf("%s/run", home);
-    CHECK(ib_mkdir_p(rundir, 0700, NULL) == 0);
-    const char *parts[] = {"devices", "kernels", "initrds", "hostfs", "dtbs"};
+    copy_store_into(home);
     struct cmd_result r;
-    for (size_t i = 0; i < 5; i++) {
-        char *src = xasprintf("%s/%s", guest_home(), parts[i]);
-        char *cp[] = {"cp", "-a", src, home, NULL};
-        cmd_run(cp, NULL, NULL, 60, &r);
-        CHECK_MSG(r.status == 0, "%s", r.err);
-        cmd_result_free(&r);
-        free(src);
-    }
     char *archive = xasprintf("%s/demo.piotr", home);
     ib_run(&r, home, "device", "export", "demo", archive, NULL);
     CHECK_MSG(r.status == 0, "%s", r.err);
@@ -964,9 +1024,10 @@ TEST(store_disk_full_during_export_and_add_loses_nothing)
     CHECK_INT(count_entries(home, ".demo.piotr.tmp"), 0);
     CHECK_INT(count_entries(home, ".second.piotr.tmp"), 0);
 
-    /* add with too little room for what the archive claims: refused first. */
+    /* add with too little room for what the archive claims: refused first,
+     * as a failure of the store (1), not bad input. */
     ib_run(&r, home, "device", "add", archive, "--name", "copy1", NULL);
-    CHECK_INT(r.status, 2);
+    CHECK_INT(r.status, 1);
     CHECK_CONTAINS(r.err, "the free space in");
     CHECK_CONTAINS(r.err, "nothing was kept");
     cmd_result_free(&r);
@@ -987,29 +1048,8 @@ TEST(store_disk_full_during_export_and_add_loses_nothing)
     char *after = store_tree(home);
     CHECK_STR(after, before);
     free(after);
-    /* A file size limit (SIGXFSZ ignored, EFBIG reported) on a roomy store. */
-    tmpfs_limits(used + 200ull * 1024 * 1024, 100000);
-    char *env_home = xasprintf("IOTBENCH_HOME=%s", home);
-    char *env[] = {env_home, NULL};
-    char *limited[] = {"prlimit", "--fsize=1000000", (char *)ib_bin(), "device", "add",
-                       archive,   "--name",          "copy3",          NULL};
-    cmd_run(limited, env, NULL, 120, &r);
-    CHECK_MSG(r.status == 1, "status %d: %s", r.status, r.err);
-    CHECK_CONTAINS(r.err, "File too large");
-    CHECK_CONTAINS(r.err, "nothing was kept");
-    cmd_result_free(&r);
-    char *limited_export[] = {
-        "prlimit", "--fsize=1000000", (char *)ib_bin(), "device", "export", "demo", second, NULL};
-    cmd_run(limited_export, env, NULL, 120, &r);
-    CHECK_MSG(r.status == 1, "status %d: %s", r.status, r.err);
-    CHECK_CONTAINS(r.err, "File too large");
-    cmd_result_free(&r);
-    CHECK(!ib_path_exists(second));
-    CHECK_INT(count_entries(home, ".second.piotr.tmp"), 0);
-    after = store_tree(home);
-    CHECK_STR(after, before);
-    free(after);
     /* With room again, the same archive imports and the device checks. */
+    tmpfs_limits(used + 200ull * 1024 * 1024, 100000);
     ib_run(&r, home, "device", "add", archive, "--name", "copy4", NULL);
     CHECK_MSG(r.status == 0, "%s", r.err);
     cmd_result_free(&r);
@@ -1018,10 +1058,8 @@ TEST(store_disk_full_during_export_and_add_loses_nothing)
     cmd_result_free(&r);
     free(before);
     free(before_archive);
-    free(env_home);
     free(second);
     free(archive);
-    free(rundir);
     free(home);
 }
 

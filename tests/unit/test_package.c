@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -541,6 +542,8 @@ TEST(add_twice_skips_identical_deps_and_refuses_existing_alias)
     ib_run(&r, home, "device", "add", archive, NULL);
     CHECK_INT(r.status, IB_ECONFLICT);
     CHECK_CONTAINS(r.err, "a device named rich already exists");
+    /* The archive was never read: no summary of "0 members". */
+    CHECK_STR(r.out, "");
     cmd_result_free(&r);
     ib_run(&r, home, "device", "add", archive, "--name", "rich2", NULL);
     CHECK_MSG(r.status == 0, "%s", r.err);
@@ -633,6 +636,58 @@ TEST(create_writes_a_config_that_loads_without_warnings)
     free(init);
     snprintf(p, sizeof p, "%s/rootfs/proc", dev_path(home, "fresh"));
     CHECK(ib_path_is_dir(p));
+}
+
+/* init.sh runs under chroot into rootfs/: the skeleton carries the demo
+ * device's busybox and its applets (hard links, as in demo), or says it
+ * could not. */
+TEST(create_copies_the_demo_busybox_so_init_sh_has_a_shell)
+{
+    char home[4096];
+    snprintf(home, sizeof home, "%s", make_home("create-bb"));
+    struct cmd_result r;
+    ib_run(&r, home, "device", "create", "nodemo", NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.err, "rootfs/ has no /bin/sh");
+    cmd_result_free(&r);
+
+    char p[4300], q[4300];
+    const char *dirs[] = {"", "rootfs", "rootfs/bin", "rootfs/sbin", "rootfs/usr",
+                          "rootfs/usr/bin"};
+    for (size_t i = 0; i < IB_ARRAY_LEN(dirs); i++) {
+        snprintf(p, sizeof p, "%s/devices/demo/%s", home, dirs[i]);
+        mkdir(p, 0755);
+    }
+    snprintf(p, sizeof p, "%s/devices/demo/config.yaml", home);
+    write_bytes(p, "version: \"1.0\"\n", 15, 0644);
+    snprintf(p, sizeof p, "%s/devices/demo/rootfs/bin/busybox", home);
+    write_bytes(p, "\177ELF a busybox", strlen("\177ELF a busybox"), 0755);
+    const char *applets[] = {"bin/sh", "sbin/init", "usr/bin/env"};
+    for (size_t i = 0; i < IB_ARRAY_LEN(applets); i++) {
+        snprintf(q, sizeof q, "%s/devices/demo/rootfs/%s", home, applets[i]);
+        CHECK(link(p, q) == 0);
+    }
+    snprintf(q, sizeof q, "%s/devices/demo/rootfs/bin/other", home);
+    write_bytes(q, "not busybox", 11, 0755);
+
+    ib_run(&r, home, "device", "create", "withsh", NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    CHECK_CONTAINS(r.err, "a copy of the demo device's, with 3 applets");
+    cmd_result_free(&r);
+    struct stat bb, sb;
+    snprintf(p, sizeof p, "%s/devices/withsh/rootfs/bin/busybox", home);
+    CHECK(stat(p, &bb) == 0 && (bb.st_mode & S_IXUSR));
+    char *data = test_read_file(p);
+    CHECK_STR(data, "\177ELF a busybox");
+    free(data);
+    for (size_t i = 0; i < IB_ARRAY_LEN(applets); i++) {
+        snprintf(q, sizeof q, "%s/devices/withsh/rootfs/%s", home, applets[i]);
+        CHECK_MSG(lstat(q, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_ino == bb.st_ino,
+                  "%s is not a hard link to busybox", applets[i]);
+    }
+    snprintf(q, sizeof q, "%s/devices/withsh/rootfs/bin/other", home);
+    CHECK(!ib_path_exists(q));
+    CHECK_INT((int)bb.st_nlink, 4);
 }
 
 /* The commented-out redirect example is valid once uncommented. */
@@ -808,6 +863,60 @@ static bool wait_for_entry(const char *dir, const char *prefix)
     return false;
 }
 
+/* Waits (at most 20 s) until process pid has a file of dir open for
+ * writing its archive (an unnamed O_TMPFILE file shows as "dir/#N
+ * (deleted)"); the link's text goes to link (may be NULL). */
+static bool wait_for_output_fd(pid_t pid, const char *dir, char *link, size_t cap)
+{
+    char fds[64], prefix[4200];
+    snprintf(fds, sizeof fds, "/proc/%d/fd", (int)pid);
+    snprintf(prefix, sizeof prefix, "%s/", dir);
+    for (int i = 0; i < 2000; i++) {
+        DIR *d = opendir(fds);
+        struct dirent *de;
+        bool found = false;
+        while (!found && d && (de = readdir(d)) != NULL) {
+            char p[400], target[4200];
+            snprintf(p, sizeof p, "%s/%s", fds, de->d_name);
+            ssize_t n = readlink(p, target, sizeof target - 1);
+            if (n <= 0)
+                continue;
+            target[n] = '\0';
+            found = strncmp(target, prefix, strlen(prefix)) == 0;
+            if (found && link)
+                snprintf(link, cap, "%s", target);
+        }
+        if (d)
+            closedir(d);
+        if (found)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+/* An export killed outright: its unnamed output file goes with it. */
+TEST(export_killed_with_sigkill_leaves_no_file)
+{
+    const char *home = noisy_home("kill9", 64);
+    const char *dir = test_path("kill9-out");
+    mkdir(dir, 0755);
+    char dest[4096], errf[4096], link[4200] = "";
+    snprintf(dest, sizeof dest, "%s/kill9.piotr", dir);
+    snprintf(errf, sizeof errf, "%s/kill9.err", test_tmpdir());
+    char *args[] = {"device", "export", "kill9", dest, NULL};
+    pid_t pid = spawn(home, errf, args);
+    bool started = wait_for_output_fd(pid, dir, link, sizeof link);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    CHECK_MSG(started, "the export never opened its output");
+    if (strstr(link, "(deleted)") == NULL) {
+        printf("  (no O_TMPFILE on this filesystem: %s; a kill -9 leaves it)\n", link);
+        return;
+    }
+    CHECK_INT(count_entries(dir), 0);
+}
+
 TEST(export_interrupted_by_sigterm_leaves_nothing)
 {
     const char *home = noisy_home("term", 64);
@@ -818,7 +927,7 @@ TEST(export_interrupted_by_sigterm_leaves_nothing)
     snprintf(errf, sizeof errf, "%s/term.err", test_tmpdir());
     char *args[] = {"device", "export", "term", dest, NULL};
     pid_t pid = spawn(home, errf, args);
-    bool started = wait_for_entry(dir, ".term.piotr.tmp-");
+    bool started = wait_for_output_fd(pid, dir, NULL, 0);
     kill(pid, SIGTERM);
     int st;
     waitpid(pid, &st, 0);
@@ -857,6 +966,91 @@ TEST(add_interrupted_by_sigterm_leaves_nothing)
     free(msg);
     CHECK_INT(count_entries(devices), 0);
     CHECK_INT(count_entries(kernels), 0);
+}
+
+/* --- leftovers of killed operations ------------------------------------------------------ */
+
+/* A stale folder, as a kill -9 leaves it: old, with a file inside. */
+static void make_old_folder(const char *devices, const char *name, int age_s)
+{
+    char p[4300];
+    snprintf(p, sizeof p, "%s/%s", devices, name);
+    mkdir(p, 0755);
+    snprintf(p, sizeof p, "%s/%s/junk", devices, name);
+    write_bytes(p, "junk", 4, 0644);
+    snprintf(p, sizeof p, "%s/%s", devices, name);
+    struct timespec t[2] = {{time(NULL) - age_s, 0}, {time(NULL) - age_s, 0}};
+    utimensat(AT_FDCWD, p, t, 0);
+}
+
+static bool entry_exists(const char *devices, const char *name)
+{
+    char p[4300];
+    snprintf(p, sizeof p, "%s/%s", devices, name);
+    return ib_path_exists(p);
+}
+
+TEST(create_and_add_sweep_only_dead_temporary_folders)
+{
+    char home[4096];
+    snprintf(home, sizeof home, "%s", make_home("sweep-home"));
+    add_stock_parts(home);
+    char devices[4200];
+    snprintf(devices, sizeof devices, "%s/devices", home);
+    /* A pid that is surely gone: a child we reaped. */
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    char dead_removing[64], live_removing[64];
+    snprintf(dead_removing, sizeof dead_removing, ".removing-cam-%d", (int)dead);
+    snprintf(live_removing, sizeof live_removing, ".removing-cam-%d", (int)getpid());
+    make_old_folder(devices, ".import-dead01", 3600);
+    make_old_folder(devices, ".create-dead02", 3600);
+    make_old_folder(devices, dead_removing, 3600);
+    make_old_folder(devices, live_removing, 3600);      /* its process (us) is alive */
+    make_old_folder(devices, ".import-live03", 3600);   /* locked below: a running import */
+    make_old_folder(devices, ".create-young4", 0);      /* just made, not yet locked */
+    char p[4300];
+    snprintf(p, sizeof p, "%s/.import-live03", devices);
+    int lock = open(p, O_RDONLY | O_DIRECTORY);
+    CHECK(lock >= 0 && flock(lock, LOCK_EX) == 0);
+
+    struct cmd_result r;
+    ib_run(&r, home, "device", "create", "fresh", NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cmd_result_free(&r);
+    CHECK(!entry_exists(devices, ".import-dead01"));
+    CHECK(!entry_exists(devices, ".create-dead02"));
+    CHECK(!entry_exists(devices, dead_removing));
+    CHECK(entry_exists(devices, live_removing));
+    CHECK(entry_exists(devices, ".import-live03"));
+    CHECK(entry_exists(devices, ".create-young4"));
+    CHECK(entry_exists(devices, "fresh"));
+
+    /* Once its owner is gone, the next import sweeps it. */
+    close(lock);
+    make_old_folder(devices, ".create-dead05", 3600);
+    char archive[4200];
+    snprintf(archive, sizeof archive, "%s/sweep.piotr", test_tmpdir());
+    ib_run(&r, home, "device", "export", "fresh", archive, NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cmd_result_free(&r);
+    ib_run(&r, home, "device", "add", archive, "--name", "fresh2", NULL);
+    CHECK_MSG(r.status == 0, "%s", r.err);
+    cmd_result_free(&r);
+    CHECK(!entry_exists(devices, ".import-live03"));
+    CHECK(!entry_exists(devices, ".create-dead05"));
+    CHECK(entry_exists(devices, live_removing));
+    /* And the operations that ran left no folder of their own. */
+    DIR *d = opendir(devices);
+    struct dirent *de;
+    int hidden = 0;
+    while (d && (de = readdir(d)) != NULL)
+        hidden += de->d_name[0] == '.' && strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
+    if (d)
+        closedir(d);
+    CHECK_INT(hidden, 2); /* live_removing and .create-young4 */
 }
 
 /* --- progress ----------------------------------------------------------------------------- */

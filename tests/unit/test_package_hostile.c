@@ -603,6 +603,12 @@ TEST(hostile_sparse_bomb)
     CHECK(refused(file, false, "--max-size", "1G", IB_EINPUT,
                   "the archive members claim at least 10.0 GiB of data, more than 1.0 GiB (the "
                   "--max-size limit); nothing was kept"));
+    /* By default a claim above 1 GiB and 100 times the archive's size is a
+     * bomb, whatever room the store has. */
+    CHECK(refused(file, false, NULL, NULL, IB_EINPUT,
+                  "the archive members claim at least 10.0 GiB of data, more than 100 times the "
+                  "archive's own "));
+    CHECK(refused(file, false, NULL, NULL, IB_EINPUT, "allow it with --max-size"));
     /* The default limit: 16 GiB, or the free space when there is less. */
     const struct mem big[] = {{"rootfs/bomb.img", 'f', NULL, NULL, 17 * GIB, 0}};
     CHECK(refused(hostile("bomb-default", big, 1), false, NULL, NULL, IB_EINPUT,
@@ -699,9 +705,21 @@ TEST(hostile_conflicting_dep_installs_nothing)
                       " under the same name; nothing was installed");
     snprintf(p, sizeof p, "%s/hostfs", home());
     int hostfs_left = count_entries(p);
+    /* The list names the conflict and says the rest was not installed. */
+    struct cmd_result r;
+    add(&r, false, file, NULL, NULL);
+    bool conflict_listed = strstr(r.out, "kernel  " KERNEL) != NULL &&
+                           strstr(r.out, "CONFLICT") != NULL;
+    bool hostfs_not_installed = strstr(r.out, "not installed (the import is refused)") != NULL;
+    bool claims_installed = strstr(r.out, " installed\n") != NULL;
+    char *out = xstrdup(r.out);
+    cmd_result_free(&r);
     snprintf(p, sizeof p, "%s/kernels/" KERNEL, home());
     unlink(p);
     CHECK(ok);
+    CHECK_MSG(conflict_listed && hostfs_not_installed, "output: %s", out);
+    CHECK_MSG(!claims_installed, "output: %s", out);
+    free(out);
     CHECK_INT(hostfs_left, 0);
 }
 

@@ -237,6 +237,83 @@ TEST(resolve_custom_kernel_and_missing_custom)
     store_close(&st);
 }
 
+/* The rule an import applies to a package's config holds for a device of
+ * the store too: check, start and export refuse links and paths that leave
+ * the device folder, rather than booting whatever a link points to. */
+TEST(resolve_refuses_links_and_paths_outside_the_folder)
+{
+    struct store st;
+    open_fresh(&st, "home-links");
+    test_write_file(test_path("k"), "k");
+    CHECK(store_add(&st, NAMES_HOSTFS, test_path("k"), "virt.cortex-a7.little-1.0.ext2", NULL,
+                    &err) == 0);
+    CHECK(store_add(&st, NAMES_KERNEL, test_path("k"), "virt.cortex-a7.little-6.0.0", NULL,
+                    &err) == 0);
+    test_write_file(test_path("outside"), "host secret");
+    const char *cases[][2] = {
+        {"  kernel: zImage\n", "device.kernel \"zImage\": "},
+        {"  kernel: boot/zImage\n", "device.kernel \"boot/zImage\": "},
+        /* (absolute paths and ".." are already errors of config.yaml) */
+        {"  kernel: 6.0.0\n  machine:\n    dtb: board.dtb\n", "device.machine.dtb \"board.dtb\""},
+        {"  kernel: 6.0.0\n  sd: card\n", "device.sd \"card\": "},
+    };
+    for (size_t i = 0; i < IB_ARRAY_LEN(cases); i++) {
+        bool own_machine = strstr(cases[i][0], "machine:") != NULL;
+        char *cfg = own_machine ? xasprintf("version: \"1.0\"\ndevice:\n%s    cpu: cortex-a7\n"
+                                            "  bootargs: x\n", cases[i][0])
+                                : xasprintf("version: \"1.0\"\ndevice:\n  machine:\n    cpu: "
+                                            "cortex-a7\n%s  bootargs: x\n", cases[i][0]);
+        ib_rm_rf(test_path("home-links/devices/cam"), NULL);
+        fixture_device(st.home, "cam", cfg);
+        free(cfg);
+        char *dir = ib_path_join(st.devices, "cam");
+        char *link = ib_path_join(dir, "zImage");
+        CHECK(symlink(test_path("outside"), link) == 0);
+        free(link);
+        link = ib_path_join(dir, "boot");
+        CHECK(symlink(test_tmpdir(), link) == 0);
+        free(link);
+        link = ib_path_join(dir, "board.dtb");
+        CHECK(symlink(test_path("outside"), link) == 0);
+        free(link);
+        link = ib_path_join(dir, "card");
+        CHECK(symlink(test_tmpdir(), link) == 0);
+        free(link);
+        /* boot/zImage exists through the link, so only the rule refuses it. */
+        test_write_file(test_path("zImage"), "k");
+        free(dir);
+        struct device *dev;
+        CHECK_MSG(device_load(&st, "cam", &dev, &err) == 0, "%s", err.msg);
+        struct device_resolution res;
+        CHECK_MSG(device_resolve(&st, dev, &res, &err) < 0, "case %zu accepted", i);
+        CHECK_INT(err.status, IB_EINPUT);
+        CHECK_CONTAINS(err.msg, cases[i][1]);
+        CHECK_CONTAINS(err.msg, "is a symlink");
+        device_resolution_free(&res);
+        device_free(dev);
+    }
+    /* A rootfs that is a link is refused as well. */
+    ib_rm_rf(test_path("home-links/devices/cam"), NULL);
+    fixture_device(st.home, "cam", "version: \"1.0\"\ndevice:\n  machine:\n    cpu: cortex-a7\n"
+                                    "  kernel: zImage\n  bootargs: x\n");
+    char *rootfs = ib_path_join(st.devices, "cam/rootfs");
+    ib_rm_rf(rootfs, NULL);
+    CHECK(symlink("/", rootfs) == 0);
+    char *k = ib_path_join(st.devices, "cam/zImage");
+    test_write_file(k, "custom");
+    free(k);
+    struct device *dev;
+    CHECK(device_load(&st, "cam", &dev, &err) == 0);
+    struct device_resolution res;
+    CHECK(device_resolve(&st, dev, &res, &err) < 0);
+    CHECK(res.kernel.ok && res.kernel.custom);
+    CHECK_CONTAINS(err.msg, "rootfs is a symlink");
+    device_resolution_free(&res);
+    device_free(dev);
+    free(rootfs);
+    store_close(&st);
+}
+
 TEST(remove_refuses_when_used_unless_forced)
 {
     struct store st;
