@@ -205,8 +205,13 @@ void app_relayout(struct app *a)
             if (c == a->focus_con)
                 c->tile = idx;
     }
-    if (ns == 0 || a->lay.consoles.h < 2)
+    if (ns == 0 || a->lay.consoles.h < 2) {
+        /* No console area (a zoomed tool, say): none is drawn, so none may
+         * keep a tile and paint over the body from its old place. */
+        for (int i = 0; i < ns; i++)
+            shown[i]->tile = -1;
         return;
+    }
     struct rect tiles[LAYOUT_MAX_TILES];
     int nt = layout_tiles(one ? TILES_ONE : a->tiles, ns, a->lay.consoles, tiles);
     for (int i = 0; i < ns; i++) {

@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tests/lib/cmd.h"
 #include "tests/lib/harness.h"
@@ -302,4 +303,43 @@ TEST(zoom_gives_the_table_the_whole_screen)
     td_type(t, "z");
     WAIT(t, "Navigator");
     CHECK_INT(td_quit(t, 5000), 0);
+}
+
+static bool console_text_shows(struct td *t, void *arg)
+{
+    (void)arg;
+    return td_find(t, "drwxr-xr-x root root", NULL, NULL) || td_find(t, " connected ", NULL, NULL);
+}
+
+/* A zoomed table has the whole body: a console flooding meanwhile must not
+ * paint its title or its output over it from the tile it had before. */
+TEST(zoomed_table_is_not_overdrawn_by_a_flooding_console)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", test_path("floodcon"));
+    mkdir(dir, 0700);
+    struct td_fakecon *con = td_fakecon_start(dir, "FLOOD BOOT");
+    struct td *t = td_start(&(struct td_opts){.home = home(), .rows = 40, .cols = 140});
+    WAIT(t, "fake1 (demo)");
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, ":console %s\r", dir);
+    td_type(t, cmd);
+    WAIT(t, " connected ");
+    td_type(t, "flood\r");
+    WAIT(t, "drwxr-xr-x root root");
+    td_type(t, "\002:procs fake1\r");
+    WAIT(t, "/usr/bin/demod");
+    td_type(t, "z");
+    TCHECK(t, td_wait_gone(t, "Navigator", 3000));
+    WAIT(t, "/usr/bin/demod");
+    /* The flood goes on for the whole observation (several frames). */
+    TCHECK(t, !td_wait(t, console_text_shows, NULL, 1500));
+    WAIT(t, "/usr/bin/demod");
+    /* Unzoomed, the console is back in its tile, still live. */
+    td_type(t, "z");
+    WAIT(t, "Navigator");
+    WAIT(t, "drwxr-xr-x root root");
+    td_type(t, "\002o");
+    CHECK_INT(td_quit(t, 5000), 0);
+    td_fakecon_stop(con);
 }
