@@ -997,7 +997,7 @@ static void on_tick(struct loop *lp, void *arg)
 {
     struct app *a = arg;
     if (statusbar_tick(a->status, ib_now_ms()) || a->view == VIEW_PROCS ||
-        (a->task && task_running(a)))
+        (a->task && task_running(a)) || clirun_running(a))
         app_dirty(a);
     loop_timer(lp, 500, on_tick, a);
 }
@@ -1009,6 +1009,7 @@ static void app_free(struct app *a)
     procs_close(a);
     snaps_close(a);
     task_free(a);
+    clirun_free(a);
     while (a->consoles)
         console_close(a->consoles);
     while (a->watches) {

@@ -13,6 +13,7 @@
  *   debug.c    the debugger view; the session itself runs in a job
  *   snaps.c    the snapshot list of an instance (save/load/delete in jobs)
  *   tasks.c    device export and import in a job, with a progress bar
+ *   clirun.c   any other CLI verb from the `:` line: the binary run in a job
  *
  * The detail pane shows one of several views of the selected item: its
  * details (Info), and for an instance its Processes, Snapshots and the
@@ -139,6 +140,7 @@ enum action {
     ACT_EXPORT,
     ACT_IMPORT,
     ACT_TASK_CANCEL,
+    ACT_TARGET_START,
     ACT_N
 };
 
@@ -253,8 +255,10 @@ struct app {
     struct dbg *dbg;
     struct snaps *snaps;
     struct task *task;
+    struct clirun *clirun;
     struct listview *filter_lv; /* what the `/` line filters */
     struct textview *help;
+    bool help_output; /* the pop-up shows a command's output, not the keys */
     struct statusbar *status;
     struct lineedit *line;
 
@@ -397,6 +401,18 @@ bool task_running(struct app *a);
 /* Lines about the task for the detail pane of that device ("export -> ..."). */
 void task_fill_detail(struct app *a, struct textview *tv, const char *device);
 void task_free(struct app *a);
+
+/* clirun.c */
+/* Runs `iotbench ARGV...` (the same binary) in a job; its output, made
+ * printable, goes to the status line (one line) or a pop-up. */
+void clirun_start(struct app *a, int argc, char *const *argv);
+bool clirun_running(struct app *a);
+bool clirun_cancel(struct app *a);
+/* The last command's output in the pop-up again. */
+void clirun_show(struct app *a);
+/* A copy of text with controls, C1 and broken UTF-8 made '?' (malloc'd). */
+char *clirun_sanitise(const char *text);
+void clirun_free(struct app *a);
 
 /* keys.c */
 extern const struct binding key_bindings[];

@@ -48,6 +48,7 @@ const struct binding key_bindings[] = {
     {'x', "Stop", ACT_STOP, W | P, "stop the selected (or focused console's) instance"},
     {'X', "StopAll", ACT_STOP_ALL, W, "stop every instance"},
     {'c', "Check", ACT_CHECK, W, "check the selected device again"},
+    {'T', "Target", ACT_TARGET_START, W, "start the device's services in the instance (target-start)"},
     {'a', "Argv", ACT_ARGV, W | P, "show the instance's exact QEMU command line"},
     {'z', "Zoom", ACT_ZOOM, W | P, "zoom the focused console to the whole screen, and back"},
     {' ', "Layout", ACT_LAYOUT_NEXT, P, "next tile layout: side, stack, grid, one"},
@@ -260,6 +261,11 @@ void keys_fill_help(struct app *a, struct textview *tv)
         {"console NAME|DIR", "open an instance's console (or DIR/console.sock)"},
         {"argv NAME", "show an instance's QEMU command line"},
         {"kernel|fs|dtb remove NAME", "remove an item from the store"},
+        {"kernel|fs|dtb add FILE [NAME]", "copy a file into the store (in the background)"},
+        {"NOUN VERB ...", "any other command of the CLI (instance info NAME, instance target-start "
+                          "NAME, device warm demo ...): runs in the background, its output in a "
+                          "pop-up"},
+        {"output", "the last command's output again"},
         {"theme dark|light|mono|FILE", "switch the theme"},
         {"layout side|stack|grid|one", "arrange the console tiles"},
         {"zoom", "zoom / unzoom the focused console"},
@@ -273,7 +279,7 @@ void keys_fill_help(struct app *a, struct textview *tv)
         {"snapshot save|load|delete NAME", "a snapshot operation on the selected instance"},
         {"export DEVICE [FILE]", "export a device (also :device export)"},
         {"import FILE [ALIAS]", "import a .piotr archive (also :device add)"},
-        {"cancel", "cancel the export or import that runs"},
+        {"cancel", "end the command, export or import that runs"},
         {"info", "back to the detail pane's details"},
         {"refresh", "reload the store and the instances"},
         {"quit", "leave (instances keep running)"},
@@ -293,7 +299,7 @@ void keys_status_hints(struct app *a)
     char kb[32], pb[16];
     keyname_of(a->prefix_key, pb, sizeof pb);
     if (a->mode == MODE_HELP) {
-        statusbar_hint(sb, "Esc", "Close help", ACT_HELP);
+        statusbar_hint(sb, "Esc", a->help_output ? "Close" : "Close help", ACT_HELP);
         return;
     }
     if (a->focus == FOCUS_CONSOLE && a->focus_con) {
@@ -345,6 +351,7 @@ void keys_status_hints(struct app *a)
         statusbar_hint(sb, "Enter", "Console", ACT_OPEN_CONSOLE);
         statusbar_hint(sb, "p", "Procs", ACT_VIEW_PROCS);
         statusbar_hint(sb, "S", "Snaps", ACT_VIEW_SNAPS);
+        statusbar_hint(sb, "T", "Target", ACT_TARGET_START);
         if (a->dbg)
             statusbar_hint(sb, "A", "Debugger", ACT_VIEW_DEBUG);
         statusbar_hint(sb, "x", "Stop", ACT_STOP);
