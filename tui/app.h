@@ -103,6 +103,9 @@ enum action {
     ACT_TILE_3,
     ACT_TILE_4,
     ACT_SCROLL_EXIT,
+    ACT_SCROLL_PAGE_DOWN,
+    ACT_SCROLL_TOP,
+    ACT_SCROLL_BOTTOM,
     /* detail views */
     ACT_VIEW_INFO,
     ACT_VIEW_PROCS,

@@ -467,6 +467,16 @@ void cmd_action(struct app *a, enum action act)
         if (act == ACT_SCROLL_PAGE_UP)
             termview_scroll(fc->tv, fc->tv->rows - 1);
         break;
+    case ACT_SCROLL_PAGE_DOWN:
+    case ACT_SCROLL_TOP:
+    case ACT_SCROLL_BOTTOM:
+        if (fc && fc->scroll_mode) {
+            if (act == ACT_SCROLL_PAGE_DOWN)
+                termview_scroll(fc->tv, -(fc->tv->rows - 1));
+            else
+                termview_scroll_to(fc->tv, act == ACT_SCROLL_TOP ? 1 << 30 : 0);
+        }
+        break;
     case ACT_SCROLL_EXIT:
         if (fc) {
             fc->scroll_mode = false;

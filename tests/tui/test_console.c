@@ -170,6 +170,23 @@ TEST(two_consoles_side_by_side_typing_into_each_and_zoom)
     td_fakecon_stop(f2);
 }
 
+/* Clicks a status-line hint by its label (on the last row). */
+static bool click_hint(struct td *t, const char *label)
+{
+    int rows, cols;
+    td_size(t, &rows, &cols);
+    char *row = td_row(t, rows - 1);
+    char want[64];
+    snprintf(want, sizeof want, " %s", label);
+    char *p = strstr(row, want);
+    int col = p ? (int)(p - row) + 1 : -1;
+    free(row);
+    if (col < 0)
+        return false;
+    td_click(t, rows - 1, col);
+    return true;
+}
+
 TEST(scrollback_by_keys_and_wheel)
 {
     const char *dir = fake_dir("scroll");
@@ -188,6 +205,22 @@ TEST(scrollback_by_keys_and_wheel)
     WAIT_GONE(t, "seq line 400");
     td_type(t, "q");
     WAIT(t, "seq line 400");
+    /* The scroll-mode hints are buttons: a click on each does what its key does. */
+    td_type(t, PREFIX "[");
+    WAIT(t, "PgUp Older");
+    TCHECK(t, !td_find(t, "PgUp PgUp", NULL, NULL));
+    TCHECK(t, click_hint(t, "Top"));
+    WAIT(t, "SCROLL BOOT BANNER");
+    WAIT_GONE(t, "seq line 400");
+    TCHECK(t, click_hint(t, "Bottom"));
+    WAIT(t, "seq line 400");
+    WAIT_GONE(t, "SCROLL BOOT BANNER");
+    TCHECK(t, click_hint(t, "Older"));
+    WAIT_GONE(t, "seq line 400");
+    TCHECK(t, click_hint(t, "Newer"));
+    WAIT(t, "seq line 400");
+    TCHECK(t, click_hint(t, "Exit"));
+    WAIT_GONE(t, "PgUp Older");
     /* The wheel scrolls too, and the title says where we are. */
     int r, c;
     TCHECK(t, td_find(t, "seq line 399", &r, &c));
