@@ -1053,8 +1053,12 @@ int tui_run(const struct tui_options *opts)
     a->tiles = TILES_SIDE;
     a->prefix_key = WK_CTRL('b');
     const char *pk = getenv("IOTBENCH_PREFIX");
-    if (pk && key_parse(pk) > 0)
-        a->prefix_key = key_parse(pk);
+    char prefix_why[200] = "";
+    if (pk && pk[0]) {
+        int k = key_parse_prefix(pk, prefix_why, sizeof prefix_why);
+        if (k > 0)
+            a->prefix_key = k;
+    }
     const char *po = getenv("IOTBENCH_PORT_OFFSET");
     a->port_offset = po ? atoi(po) : 0;
     const char *nc = getenv("NO_COLOR");
@@ -1108,6 +1112,8 @@ int tui_run(const struct tui_options *opts)
         app_set_theme(a, "mono", &e2);
         app_message(a, true, "%s; using the built-in mono theme", err.msg);
     }
+    if (prefix_why[0])
+        app_message(a, true, "IOTBENCH_PREFIX ignored, the prefix is C-b: %s", prefix_why);
     if (!a->store_ok)
         app_message(a, true, "store: %s", err.msg);
 

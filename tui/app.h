@@ -421,6 +421,8 @@ void clirun_free(struct app *a);
 extern const struct binding key_bindings[];
 const char *keyname_of(int key, char *buf, size_t cap);
 int key_parse(const char *s);
+/* A key usable as the prefix, or -1 with why it is not. */
+int key_parse_prefix(const char *s, char *why, size_t cap);
 void keys_fill_help(struct app *a, struct textview *tv);
 void keys_status_hints(struct app *a);
 enum action keys_lookup(int key, unsigned where);

@@ -739,9 +739,10 @@ void cmd_run_line(struct app *a, const char *line)
     } else if (strcmp(v, "copy") == 0) {
         copy_selection(a, argc > 1 ? argv[1] : NULL);
     } else if (strcmp(v, "prefix") == 0 && argc > 1) {
-        int k = key_parse(argv[1]);
+        char why[200];
+        int k = key_parse_prefix(argv[1], why, sizeof why);
         if (k < 0) {
-            app_message(a, true, "the prefix is a control key: C-a, C-b, ... C-z");
+            app_message(a, true, "%s", why);
         } else {
             a->prefix_key = k;
             app_message(a, false, "prefix is now %s", argv[1]);

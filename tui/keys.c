@@ -166,6 +166,33 @@ int key_parse(const char *s)
     return -1;
 }
 
+int key_parse_prefix(const char *s, char *why, size_t cap)
+{
+    int k = key_parse(s);
+    /* These control keys are what terminals send for Enter, Tab, Return
+     * and Backspace: as the prefix they would never reach the guest. */
+    static const struct {
+        int key;
+        const char *is;
+    } TAKEN[] = {{WK_CTRL('m'), "Enter"},
+                 {WK_CTRL('j'), "Enter (line feed)"},
+                 {WK_CTRL('i'), "Tab"},
+                 {WK_CTRL('h'), "Backspace"}};
+    if (k < 0) {
+        snprintf(why, cap, "\"%.40s\" is not a prefix key: use a control key, C-a ... C-z", s);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof TAKEN / sizeof TAKEN[0]; i++)
+        if (TAKEN[i].key == k) {
+            snprintf(why, cap,
+                     "%.20s is the key %s sends: as the prefix, %s would no longer reach the "
+                     "guest (pick another, e.g. C-a)",
+                     s, TAKEN[i].is, TAKEN[i].is);
+            return -1;
+        }
+    return k;
+}
+
 enum action keys_lookup(int key, unsigned where)
 {
     for (const struct binding *b = key_bindings; b->help; b++)

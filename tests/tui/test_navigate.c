@@ -403,3 +403,31 @@ TEST(eight_colour_terminal_gets_folded_colours)
     CHECK(only_8_colours(t, NULL));
     CHECK_INT(td_quit(t, 5000), 0);
 }
+
+/* Enter, Tab, line feed and Backspace arrive as C-m, C-i, C-j and C-h: none
+ * of them may become the prefix, from the environment or from `:prefix`. */
+TEST(prefix_refuses_keys_the_guest_needs)
+{
+    struct td *t = open_tui(40, 200, NULL, (const char *const[]){"IOTBENCH_PREFIX=C-m", NULL});
+    WAIT(t, "IOTBENCH_PREFIX ignored, the prefix is C-b: C-m is the key Enter sends");
+    WAIT(t, "prefix C-b");
+    static const char *const BAD[][2] = {{"C-m", "C-m is the key Enter sends"},
+                                         {"C-i", "C-i is the key Tab sends"},
+                                         {"C-j", "C-j is the key Enter (line feed) sends"},
+                                         {"^H", "^H is the key Backspace sends"},
+                                         {"x", "\"x\" is not a prefix key"}};
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, ":prefix %s\r", BAD[i][0]);
+        td_type(t, cmd);
+        if (!td_wait_text(t, BAD[i][1], 5000)) {
+            td_dump(t, BAD[i][1]);
+            td_free(t);
+            CHECK_MSG(0, "no refusal of %s", BAD[i][0]);
+        }
+        WAIT(t, "prefix C-b");
+    }
+    td_type(t, ":prefix C-a\r");
+    WAIT(t, "prefix C-a");
+    td_free(t);
+}
