@@ -241,8 +241,8 @@ TEST(no_color_shows_no_colour_but_stays_legible)
     td_cell(t, row, 4, &c);
     CHECK(c.attrs.reverse);
     td_type(t, ":theme light\r");
-    WAIT(t, "theme light");
-    td_pump(t, 100);
+    /* The status line is drawn last in a frame: once it says so, the frame is whole. */
+    CHECK(td_wait_row(t, 39, "theme light", 5000));
     CHECK(no_colour_anywhere(t, NULL));
     CHECK_INT(td_quit(t, 5000), 0);
 }
@@ -366,6 +366,9 @@ TEST(clicking_a_column_header_sorts)
     CHECK_INT(td_quit(t, 5000), 0);
 }
 
+/* Every colour is one of the 8, and no character is drawn in its own
+ * background's colour (a default background counts as the dark theme's
+ * black; the light theme paints every background). */
 static bool only_8_colours(struct td *t, void *arg)
 {
     (void)arg;
@@ -375,32 +378,46 @@ static bool only_8_colours(struct td *t, void *arg)
         for (int c = 0; c < cols; c++) {
             VTermScreenCell cell;
             td_cell(t, r, c, &cell);
-            if ((VTERM_COLOR_IS_RGB(&cell.fg) && !VTERM_COLOR_IS_DEFAULT_FG(&cell.fg)) ||
-                (VTERM_COLOR_IS_RGB(&cell.bg) && !VTERM_COLOR_IS_DEFAULT_BG(&cell.bg)))
+            bool fg_def = VTERM_COLOR_IS_DEFAULT_FG(&cell.fg);
+            bool bg_def = VTERM_COLOR_IS_DEFAULT_BG(&cell.bg);
+            if ((VTERM_COLOR_IS_RGB(&cell.fg) && !fg_def) ||
+                (VTERM_COLOR_IS_RGB(&cell.bg) && !bg_def))
                 return false;
-            if (VTERM_COLOR_IS_INDEXED(&cell.fg) && !VTERM_COLOR_IS_DEFAULT_FG(&cell.fg)) {
+            if (VTERM_COLOR_IS_INDEXED(&cell.fg) && !fg_def) {
                 if (cell.fg.indexed.idx > 7)
                     return false;
                 coloured++;
             }
-            if (VTERM_COLOR_IS_INDEXED(&cell.bg) && !VTERM_COLOR_IS_DEFAULT_BG(&cell.bg)) {
+            if (VTERM_COLOR_IS_INDEXED(&cell.bg) && !bg_def) {
                 if (cell.bg.indexed.idx > 7)
                     return false;
                 coloured++;
             }
+            int fg = fg_def ? -1 : cell.fg.indexed.idx;
+            int bg = bg_def ? 0 : cell.bg.indexed.idx;
+            if (cell.chars[0] > ' ' && !cell.attrs.reverse && fg == bg)
+                return false;
         }
     return coloured > 0; /* still in colour, folded to the 8 the terminal has */
 }
 
+/* Readable on screen in each theme: header, navigator, detail, status line
+ * (test_theme.c checks every element of every theme file). */
 TEST(eight_colour_terminal_gets_folded_colours)
 {
     struct td *t = open_tui(40, 120, NULL, (const char *[]){"TERM=xterm", NULL});
     WAIT(t, "DEVICES (1)");
-    CHECK(td_wait(t, only_8_colours, NULL, 3000));
+    if (!td_wait(t, only_8_colours, NULL, 3000)) {
+        td_dump(t, "dark: not 8 colours, or a cell in its background's colour");
+        CHECK(0);
+    }
     td_type(t, ":theme light\r");
-    WAIT(t, "theme light");
-    td_pump(t, 100);
-    CHECK(only_8_colours(t, NULL));
+    /* The status line is drawn last in a frame: once it says so, the frame is whole. */
+    CHECK(td_wait_row(t, 39, "theme light", 5000));
+    if (!only_8_colours(t, NULL)) {
+        td_dump(t, "light: not 8 colours, or a cell in its background's colour");
+        CHECK(0);
+    }
     CHECK_INT(td_quit(t, 5000), 0);
 }
 
