@@ -65,6 +65,7 @@ void app_message(struct app *a, bool error, const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     statusbar_message(a->status, error, "%s", buf);
+    a->prefix_msg_shown = false;
     app_dirty(a);
 }
 
@@ -866,6 +867,11 @@ static void handle_key(struct app *a, int key)
     struct console *fc = a->focus == FOCUS_CONSOLE ? a->focus_con : NULL;
     if (a->prefix_pending) {
         a->prefix_pending = false;
+        /* The "C-b ..." reminder is answered: it goes before what the key
+         * does (which may say something of its own). */
+        if (a->prefix_msg_shown)
+            statusbar_clear_message(a->status);
+        a->prefix_msg_shown = false;
         if (key == a->prefix_key) {
             cmd_action(a, ACT_SEND_PREFIX);
         } else if (key != WK_ESC) {
@@ -885,6 +891,7 @@ static void handle_key(struct app *a, int key)
         a->prefix_pending = true;
         char pb[16];
         app_message(a, false, "%s ... (? for the keys)", keyname_of(a->prefix_key, pb, sizeof pb));
+        a->prefix_msg_shown = true;
         return;
     }
     if (fc) {

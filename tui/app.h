@@ -270,6 +270,7 @@ struct app {
     enum prompt_kind prompt;
     char prompt_arg[4608];
     bool prefix_pending;
+    bool prefix_msg_shown; /* the status line shows the prefix's reminder */
     int prefix_key;
     bool auto_stty;
     int port_offset;

@@ -187,6 +187,30 @@ static bool click_hint(struct td *t, const char *label)
     return true;
 }
 
+/* The prefix's "C-b ..." reminder goes once the next key is handled, not
+ * seconds later. */
+TEST(prefix_reminder_goes_with_the_next_key)
+{
+    const char *dir = fake_dir("remind");
+    struct td_fakecon *f = td_fakecon_start(dir, "REMIND BOOT");
+    struct td *t = open_tui(30, 100);
+    WAIT(t, "INSTANCES");
+    open_console(t, dir, false);
+    WAIT(t, " connected ");
+    td_type(t, PREFIX);
+    WAIT(t, "C-b ... (? for the keys)");
+    td_type(t, "z");
+    WAIT_GONE(t, "Navigator");
+    /* Well before the 4 s a message stays. */
+    TCHECK(t, td_wait_gone(t, "(? for the keys)", 1000));
+    td_type(t, PREFIX);
+    WAIT(t, "C-b ... (? for the keys)");
+    td_type(t, "\033");
+    TCHECK(t, td_wait_gone(t, "(? for the keys)", 1000));
+    CHECK_INT(td_quit(t, 5000), 0);
+    td_fakecon_stop(f);
+}
+
 TEST(scrollback_by_keys_and_wheel)
 {
     const char *dir = fake_dir("scroll");
