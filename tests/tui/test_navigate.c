@@ -256,9 +256,16 @@ TEST(resizes_relayout_and_too_small_says_so)
     WAIT(t, "INSTANCES (0)");
     /* The status line moved to the new last row. */
     CHECK(td_wait_row(t, 23, "Help", 3000));
+    /* A narrower header drops the store's path, never "? help" or the prefix. */
+    CHECK(td_wait_row(t, 0, "? help", 3000));
+    CHECK(td_wait_row(t, 0, "prefix C-b", 3000));
     td_resize(t, 12, 40);
     WAIT(t, "Terminal too small: 40x12");
     WAIT_GONE(t, "DEVICES");
+    /* Tiny: shorter words, but the size is still there whole. */
+    td_resize(t, 6, 20);
+    WAIT(t, "Too small: 20x6");
+    WAIT(t, "needs ");
     td_resize(t, 30, 100);
     WAIT(t, "DEVICES (1)");
     CHECK(td_wait_row(t, 29, "Help", 3000));
