@@ -302,8 +302,8 @@ static void draw_header(struct app *a)
     /* Least useful first out when narrow: the store's path, then the look. */
     for (int drop = 0; drop < 3; drop++) {
         snprintf(buf, sizeof buf, "%s %d running │ %d console%s%s │ prefix %s",
-                 drop < 1 ? home : "", running, console_count(a),
-                 console_count(a) == 1 ? "" : "s", drop < 2 ? look : "", pb);
+                 drop < 1 ? home : "", running, console_count(a), console_count(a) == 1 ? "" : "s",
+                 drop < 2 ? look : "", pb);
         if (draw_text_width(buf) <= end - x)
             break;
     }

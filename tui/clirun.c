@@ -128,7 +128,8 @@ static void add_line(struct clirun *r, const char *raw)
         return;
     }
     if (r->n_lines == r->cap_lines)
-        r->lines = xrealloc(r->lines, sizeof *r->lines * (size_t)(r->cap_lines = r->cap_lines * 2 + 16));
+        r->lines =
+            xrealloc(r->lines, sizeof *r->lines * (size_t)(r->cap_lines = r->cap_lines * 2 + 16));
     r->lines[r->n_lines++] = clirun_sanitise(raw);
 }
 

@@ -50,8 +50,8 @@ TEST(light_dim_greys_turn_black_and_dark_ones_white_on_8_colours)
     theme_set_current(&th);
     palette_set_depth(8);
     int fg, bg;
-    static const enum th_element LIGHT[] = {TH_DIM, TH_BORDER, TH_TIMELINE_TODO,
-                                            TH_PROC_KERNEL, TH_PROGRESS_TODO};
+    static const enum th_element LIGHT[] = {TH_DIM, TH_BORDER, TH_TIMELINE_TODO, TH_PROC_KERNEL,
+                                            TH_PROGRESS_TODO};
     for (int i = 0; i < 5; i++) {
         theme_colours(LIGHT[i], &fg, &bg);
         CHECK_INT(fg, 0);
