@@ -614,6 +614,12 @@ void cmd_run_line(struct app *a, const char *line)
     struct ib_error err = {0};
     if (argc == 0)
         goto out;
+    /* The CLI's console would fight the workbench's own for the socket. */
+    if (argc > 2 && strcmp(argv[0], "instance") == 0 && strcmp(argv[1], "console") == 0) {
+        for (int i = 1; i < argc; i++)
+            argv[i - 1] = argv[i];
+        argc--;
+    }
     const char *v = argv[0];
     const char *v2 = argc > 1 ? argv[1] : "";
     if (strcmp(v, "q") == 0 || strcmp(v, "quit") == 0 || strcmp(v, "exit") == 0) {

@@ -42,7 +42,9 @@ static struct td *open_tui(int rows, int cols)
 static void open_console(struct td *t, const char *dir, bool from_console)
 {
     char cmd[4300];
-    snprintf(cmd, sizeof cmd, "%s:console %s\r", from_console ? PREFIX : "", dir);
+    /* `:instance console` is the CLI's spelling of the same command. */
+    snprintf(cmd, sizeof cmd, "%s:%sconsole %s\r", from_console ? PREFIX : "",
+             from_console ? "instance " : "", dir);
     td_type(t, cmd);
 }
 
