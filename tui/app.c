@@ -65,6 +65,7 @@ void app_message(struct app *a, bool error, const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     statusbar_message(a->status, error, "%s", buf);
+    a->prefix_msg_shown = false;
     app_dirty(a);
 }
 
@@ -205,8 +206,13 @@ void app_relayout(struct app *a)
             if (c == a->focus_con)
                 c->tile = idx;
     }
-    if (ns == 0 || a->lay.consoles.h < 2)
+    if (ns == 0 || a->lay.consoles.h < 2) {
+        /* No console area (a zoomed tool, say): none is drawn, so none may
+         * keep a tile and paint over the body from its old place. */
+        for (int i = 0; i < ns; i++)
+            shown[i]->tile = -1;
         return;
+    }
     struct rect tiles[LAYOUT_MAX_TILES];
     int nt = layout_tiles(one ? TILES_ONE : a->tiles, ns, a->lay.consoles, tiles);
     for (int i = 0; i < ns; i++) {
@@ -281,22 +287,34 @@ static void draw_header(struct app *a)
     struct rect r = a->lay.header;
     draw_fill(stdscr, r.y, r.x, r.w, TH_STATUS_BAR);
     int x = draw_text(stdscr, r.y, r.x, r.w, TH_APP_TITLE, " iotbench ");
+    /* "? help" is always kept: it is how one learns the rest. */
+    const char *help = "? help ";
+    int hw = draw_text_width(help);
+    int end = r.x + r.w - (r.w - x > hw ? hw + 1 : 0);
     int running = 0;
     for (size_t i = 0; i < a->n_inst; i++)
         running += a->inst[i].state == INSTANCE_RUNNING;
-    char pb[16], buf[512];
+    char pb[16], buf[512], home[300], look[128];
     keyname_of(a->prefix_key, pb, sizeof pb);
-    snprintf(buf, sizeof buf, " %s │ %d running │ %d console%s │ layout %s │ theme %s │ prefix %s",
-             a->store_ok ? a->st.home : "(no store)", running, console_count(a),
-             console_count(a) == 1 ? "" : "s", layout_mode_name(a->tiles), a->theme.name, pb);
-    x += draw_text(stdscr, r.y, x, r.w - x - 8, TH_STATUS_BAR, buf);
-    dbg_header(a, buf, sizeof buf);
-    if (buf[0] && r.w - 8 > x + 4) {
-        x += draw_text(stdscr, r.y, x, r.w - x - 8, TH_STATUS_BAR, " │ ");
-        x += draw_text(stdscr, r.y, x, r.w - x - 8, TH_WARN, buf);
+    snprintf(home, sizeof home, " %s │", a->store_ok ? a->st.home : "(no store)");
+    snprintf(look, sizeof look, " │ layout %s │ theme %s", layout_mode_name(a->tiles),
+             a->theme.name);
+    /* Least useful first out when narrow: the store's path, then the look. */
+    for (int drop = 0; drop < 3; drop++) {
+        snprintf(buf, sizeof buf, "%s %d running │ %d console%s%s │ prefix %s",
+                 drop < 1 ? home : "", running, console_count(a), console_count(a) == 1 ? "" : "s",
+                 drop < 2 ? look : "", pb);
+        if (draw_text_width(buf) <= end - x)
+            break;
     }
-    if (r.w - 8 > x)
-        draw_text(stdscr, r.y, r.w - 7, 7, TH_STATUS_KEY, "? help ");
+    x += draw_text(stdscr, r.y, x, end - x, TH_STATUS_BAR, buf);
+    dbg_header(a, buf, sizeof buf);
+    if (buf[0] && end > x + 4) {
+        x += draw_text(stdscr, r.y, x, end - x, TH_STATUS_BAR, " │ ");
+        x += draw_text(stdscr, r.y, x, end - x, TH_WARN, buf);
+    }
+    if (end < r.x + r.w)
+        draw_text(stdscr, r.y, r.x + r.w - hw, hw, TH_STATUS_KEY, help);
 }
 
 static void draw_title(struct rect r, bool focused, const char *text)
@@ -404,22 +422,36 @@ static void draw_panes(struct app *a)
     }
 }
 
+/* The first of the texts that fits the width (the last one, clipped, if none). */
+static const char *fitting(int width, char texts[][64], int n)
+{
+    for (int i = 0; i < n; i++)
+        if (draw_text_width(texts[i]) <= width)
+            return texts[i];
+    return texts[n - 1];
+}
+
 static void draw_too_small(struct app *a)
 {
     erase();
-    char l1[128];
-    snprintf(l1, sizeof l1, "Terminal too small: %dx%d", a->cols, a->rows);
-    char l2[128];
-    snprintf(l2, sizeof l2, "iotbench needs %dx%d", LAYOUT_MIN_COLS, LAYOUT_MIN_ROWS);
-    const char *l3 = "Enlarge it, or q quits";
+    /* The size is what the user needs to read: shorter wordings keep it. */
+    char l1[3][64], l2[3][64], l3[2][64];
+    snprintf(l1[0], sizeof l1[0], "Terminal too small: %dx%d", a->cols, a->rows);
+    snprintf(l1[1], sizeof l1[1], "Too small: %dx%d", a->cols, a->rows);
+    snprintf(l1[2], sizeof l1[2], "%dx%d", a->cols, a->rows);
+    snprintf(l2[0], sizeof l2[0], "iotbench needs %dx%d", LAYOUT_MIN_COLS, LAYOUT_MIN_ROWS);
+    snprintf(l2[1], sizeof l2[1], "needs %dx%d", LAYOUT_MIN_COLS, LAYOUT_MIN_ROWS);
+    snprintf(l2[2], sizeof l2[2], "<%dx%d", LAYOUT_MIN_COLS, LAYOUT_MIN_ROWS);
+    snprintf(l3[0], sizeof l3[0], "Enlarge it, or q quits");
+    snprintf(l3[1], sizeof l3[1], "q quits");
     int y = a->rows / 2 - 1;
     if (y < 0)
         y = 0;
-    draw_centred(stdscr, y, 0, a->cols, TH_ERROR, l1);
+    draw_centred(stdscr, y, 0, a->cols, TH_ERROR, fitting(a->cols, l1, 3));
     if (y + 1 < a->rows)
-        draw_centred(stdscr, y + 1, 0, a->cols, TH_NORMAL, l2);
+        draw_centred(stdscr, y + 1, 0, a->cols, TH_NORMAL, fitting(a->cols, l2, 3));
     if (y + 2 < a->rows)
-        draw_centred(stdscr, y + 2, 0, a->cols, TH_DIM, l3);
+        draw_centred(stdscr, y + 2, 0, a->cols, TH_DIM, fitting(a->cols, l3, 2));
 }
 
 static void draw_help(struct app *a)
@@ -861,6 +893,11 @@ static void handle_key(struct app *a, int key)
     struct console *fc = a->focus == FOCUS_CONSOLE ? a->focus_con : NULL;
     if (a->prefix_pending) {
         a->prefix_pending = false;
+        /* The "C-b ..." reminder is answered: it goes before what the key
+         * does (which may say something of its own). */
+        if (a->prefix_msg_shown)
+            statusbar_clear_message(a->status);
+        a->prefix_msg_shown = false;
         if (key == a->prefix_key) {
             cmd_action(a, ACT_SEND_PREFIX);
         } else if (key != WK_ESC) {
@@ -880,6 +917,7 @@ static void handle_key(struct app *a, int key)
         a->prefix_pending = true;
         char pb[16];
         app_message(a, false, "%s ... (? for the keys)", keyname_of(a->prefix_key, pb, sizeof pb));
+        a->prefix_msg_shown = true;
         return;
     }
     if (fc) {
@@ -992,7 +1030,7 @@ static void on_tick(struct loop *lp, void *arg)
 {
     struct app *a = arg;
     if (statusbar_tick(a->status, ib_now_ms()) || a->view == VIEW_PROCS ||
-        (a->task && task_running(a)))
+        (a->task && task_running(a)) || clirun_running(a))
         app_dirty(a);
     loop_timer(lp, 500, on_tick, a);
 }
@@ -1004,6 +1042,7 @@ static void app_free(struct app *a)
     procs_close(a);
     snaps_close(a);
     task_free(a);
+    clirun_free(a);
     while (a->consoles)
         console_close(a->consoles);
     while (a->watches) {
@@ -1047,8 +1086,12 @@ int tui_run(const struct tui_options *opts)
     a->tiles = TILES_SIDE;
     a->prefix_key = WK_CTRL('b');
     const char *pk = getenv("IOTBENCH_PREFIX");
-    if (pk && key_parse(pk) > 0)
-        a->prefix_key = key_parse(pk);
+    char prefix_why[200] = "";
+    if (pk && pk[0]) {
+        int k = key_parse_prefix(pk, prefix_why, sizeof prefix_why);
+        if (k > 0)
+            a->prefix_key = k;
+    }
     const char *po = getenv("IOTBENCH_PORT_OFFSET");
     a->port_offset = po ? atoi(po) : 0;
     const char *nc = getenv("NO_COLOR");
@@ -1102,6 +1145,8 @@ int tui_run(const struct tui_options *opts)
         app_set_theme(a, "mono", &e2);
         app_message(a, true, "%s; using the built-in mono theme", err.msg);
     }
+    if (prefix_why[0])
+        app_message(a, true, "IOTBENCH_PREFIX ignored, the prefix is C-b: %s", prefix_why);
     if (!a->store_ok)
         app_message(a, true, "store: %s", err.msg);
 

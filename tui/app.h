@@ -13,6 +13,7 @@
  *   debug.c    the debugger view; the session itself runs in a job
  *   snaps.c    the snapshot list of an instance (save/load/delete in jobs)
  *   tasks.c    device export and import in a job, with a progress bar
+ *   clirun.c   any other CLI verb from the `:` line: the binary run in a job
  *
  * The detail pane shows one of several views of the selected item: its
  * details (Info), and for an instance its Processes, Snapshots and the
@@ -102,6 +103,9 @@ enum action {
     ACT_TILE_3,
     ACT_TILE_4,
     ACT_SCROLL_EXIT,
+    ACT_SCROLL_PAGE_DOWN,
+    ACT_SCROLL_TOP,
+    ACT_SCROLL_BOTTOM,
     /* detail views */
     ACT_VIEW_INFO,
     ACT_VIEW_PROCS,
@@ -139,6 +143,7 @@ enum action {
     ACT_EXPORT,
     ACT_IMPORT,
     ACT_TASK_CANCEL,
+    ACT_TARGET_START,
     ACT_N
 };
 
@@ -253,8 +258,10 @@ struct app {
     struct dbg *dbg;
     struct snaps *snaps;
     struct task *task;
+    struct clirun *clirun;
     struct listview *filter_lv; /* what the `/` line filters */
     struct textview *help;
+    bool help_output; /* the pop-up shows a command's output, not the keys */
     struct statusbar *status;
     struct lineedit *line;
 
@@ -263,6 +270,7 @@ struct app {
     enum prompt_kind prompt;
     char prompt_arg[4608];
     bool prefix_pending;
+    bool prefix_msg_shown; /* the status line shows the prefix's reminder */
     int prefix_key;
     bool auto_stty;
     int port_offset;
@@ -398,10 +406,24 @@ bool task_running(struct app *a);
 void task_fill_detail(struct app *a, struct textview *tv, const char *device);
 void task_free(struct app *a);
 
+/* clirun.c */
+/* Runs `iotbench ARGV...` (the same binary) in a job; its output, made
+ * printable, goes to the status line (one line) or a pop-up. */
+void clirun_start(struct app *a, int argc, char *const *argv);
+bool clirun_running(struct app *a);
+bool clirun_cancel(struct app *a);
+/* The last command's output in the pop-up again. */
+void clirun_show(struct app *a);
+/* A copy of text with controls, C1 and broken UTF-8 made '?' (malloc'd). */
+char *clirun_sanitise(const char *text);
+void clirun_free(struct app *a);
+
 /* keys.c */
 extern const struct binding key_bindings[];
 const char *keyname_of(int key, char *buf, size_t cap);
 int key_parse(const char *s);
+/* A key usable as the prefix, or -1 with why it is not. */
+int key_parse_prefix(const char *s, char *why, size_t cap);
 void keys_fill_help(struct app *a, struct textview *tv);
 void keys_status_hints(struct app *a);
 enum action keys_lookup(int key, unsigned where);

@@ -204,6 +204,7 @@ void cmd_action(struct app *a, enum action act)
             a->mode = MODE_HELP;
             keys_fill_help(a, a->help);
         }
+        a->help_output = false;
         a->full_redraw = true;
         break;
     case ACT_CMDLINE:
@@ -284,6 +285,18 @@ void cmd_action(struct app *a, enum action act)
     case ACT_TASK_CANCEL:
         task_cancel(a);
         break;
+    case ACT_TARGET_START: {
+        /* The CLI's verb, in a job: it waits for the agent and runs the
+         * device's /piotr/init.sh, which may take a while. */
+        const char *name = target_instance(a);
+        if (name == NULL) {
+            app_message(a, true, "select an instance to start the device's services in");
+            break;
+        }
+        char *args[] = {"instance", "target-start", (char *)name};
+        clirun_start(a, 3, args);
+        break;
+    }
     case ACT_NEXT_PANE:
         cycle_pane(a, 1);
         break;
@@ -454,6 +467,16 @@ void cmd_action(struct app *a, enum action act)
         if (act == ACT_SCROLL_PAGE_UP)
             termview_scroll(fc->tv, fc->tv->rows - 1);
         break;
+    case ACT_SCROLL_PAGE_DOWN:
+    case ACT_SCROLL_TOP:
+    case ACT_SCROLL_BOTTOM:
+        if (fc && fc->scroll_mode) {
+            if (act == ACT_SCROLL_PAGE_DOWN)
+                termview_scroll(fc->tv, -(fc->tv->rows - 1));
+            else
+                termview_scroll_to(fc->tv, act == ACT_SCROLL_TOP ? 1 << 30 : 0);
+        }
+        break;
     case ACT_SCROLL_EXIT:
         if (fc) {
             fc->scroll_mode = false;
@@ -574,6 +597,15 @@ static enum names_kind kind_of(const char *noun)
                                        : NAMES_DTB;
 }
 
+static bool is_cli_noun(const char *w)
+{
+    static const char *const NOUNS[] = {"kernel", "fs", "dtb", "device", "instance"};
+    for (size_t i = 0; i < sizeof NOUNS / sizeof NOUNS[0]; i++)
+        if (strcmp(w, NOUNS[i]) == 0)
+            return true;
+    return false;
+}
+
 void cmd_run_line(struct app *a, const char *line)
 {
     char *copy = xstrdup(line);
@@ -582,6 +614,12 @@ void cmd_run_line(struct app *a, const char *line)
     struct ib_error err = {0};
     if (argc == 0)
         goto out;
+    /* The CLI's console would fight the workbench's own for the socket. */
+    if (argc > 2 && strcmp(argv[0], "instance") == 0 && strcmp(argv[1], "console") == 0) {
+        for (int i = 1; i < argc; i++)
+            argv[i - 1] = argv[i];
+        argc--;
+    }
     const char *v = argv[0];
     const char *v2 = argc > 1 ? argv[1] : "";
     if (strcmp(v, "q") == 0 || strcmp(v, "quit") == 0 || strcmp(v, "exit") == 0) {
@@ -627,12 +665,17 @@ void cmd_run_line(struct app *a, const char *line)
         nav_refresh(a);
     } else if ((strcmp(v, "kernel") == 0 || strcmp(v, "fs") == 0 || strcmp(v, "dtb") == 0) &&
                strcmp(v2, "add") == 0 && argc > 2) {
-        bool already = false;
-        if (store_add(&a->st, kind_of(v), argv[2], argc > 3 ? argv[3] : NULL, &already, &err) < 0)
-            app_message(a, true, "%s", err.msg);
-        else
-            app_message(a, false, already ? "already in the store" : "added");
-        nav_refresh(a);
+        /* A copy with fsync (or a full compare) of a large image takes
+         * seconds: the CLI's verb does it in a job. `:kernel add FILE NAME`
+         * is the CLI's `--name NAME`. */
+        char *args[36];
+        int n = 0;
+        for (int i = 0; i < argc && n < 34; i++) {
+            if (i == 3 && strcmp(v, "dtb") != 0 && argv[i][0] != '-')
+                args[n++] = "--name";
+            args[n++] = argv[i];
+        }
+        clirun_start(a, n, args);
     } else if ((strcmp(v, "kernel") == 0 || strcmp(v, "fs") == 0 || strcmp(v, "dtb") == 0 ||
                 strcmp(v, "device") == 0 || strcmp(v, "instance") == 0) &&
                (strcmp(v2, "list") == 0 || strcmp(v2, "running") == 0 || argc == 1)) {
@@ -702,9 +745,10 @@ void cmd_run_line(struct app *a, const char *line)
     } else if (strcmp(v, "copy") == 0) {
         copy_selection(a, argc > 1 ? argv[1] : NULL);
     } else if (strcmp(v, "prefix") == 0 && argc > 1) {
-        int k = key_parse(argv[1]);
+        char why[200];
+        int k = key_parse_prefix(argv[1], why, sizeof why);
         if (k < 0) {
-            app_message(a, true, "the prefix is a control key: C-a, C-b, ... C-z");
+            app_message(a, true, "%s", why);
         } else {
             a->prefix_key = k;
             app_message(a, false, "prefix is now %s", argv[1]);
@@ -790,7 +834,13 @@ void cmd_run_line(struct app *a, const char *line)
             task_prompt_done(a, PROMPT_IMPORT, "", both);
         }
     } else if (strcmp(v, "cancel") == 0) {
-        task_cancel(a);
+        if (!clirun_cancel(a))
+            task_cancel(a);
+    } else if (strcmp(v, "output") == 0) {
+        clirun_show(a);
+    } else if (is_cli_noun(v)) {
+        /* Every other verb of the CLI: its own command table decides. */
+        clirun_start(a, argc, argv);
     } else {
         app_message(a, true, "unknown command: %s (try :help)", line);
     }

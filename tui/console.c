@@ -234,12 +234,16 @@ static void try_connect(struct loop *lp, void *arg)
         return;
     }
     struct ib_error err = {0};
-    off_t before = file_size(c->log_path);
     int fd = unixsock_connect(c->sock_path, &err);
     if (fd < 0) {
         retry_later(c, 250); /* QEMU may not listen yet */
         return;
     }
+    /* The log's size at connect time: what QEMU logs from here on also
+     * comes through the socket, and is skipped there since the replay has
+     * it. Taken before the connect, output logged in between (sent to no
+     * client) would be counted too, and as many live bytes lost. */
+    off_t before = file_size(c->log_path);
     c->fd = fd;
     off_t end = replay_log(c);
     c->skip = end > before ? (size_t)(end - before) : 0;

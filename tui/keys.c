@@ -48,6 +48,8 @@ const struct binding key_bindings[] = {
     {'x', "Stop", ACT_STOP, W | P, "stop the selected (or focused console's) instance"},
     {'X', "StopAll", ACT_STOP_ALL, W, "stop every instance"},
     {'c', "Check", ACT_CHECK, W, "check the selected device again"},
+    {'T', "Target", ACT_TARGET_START, W,
+     "start the device's services in the instance (target-start)"},
     {'a', "Argv", ACT_ARGV, W | P, "show the instance's exact QEMU command line"},
     {'z', "Zoom", ACT_ZOOM, W | P, "zoom the focused console to the whole screen, and back"},
     {' ', "Layout", ACT_LAYOUT_NEXT, P, "next tile layout: side, stack, grid, one"},
@@ -98,10 +100,10 @@ const struct binding key_bindings[] = {
     {WK_ESC, "Back", ACT_BACK, VIEWS, "back (maps/sockets to the table, table to details)"},
     {WK_FN(KEY_UP), "", ACT_NONE, S, "scroll up one line (also k, mouse wheel)"},
     {WK_FN(KEY_DOWN), "", ACT_NONE, S, "scroll down one line (also j)"},
-    {WK_FN(KEY_PPAGE), "PgUp", ACT_NONE, S, "scroll up one page"},
-    {WK_FN(KEY_NPAGE), "PgDn", ACT_NONE, S, "scroll down one page"},
-    {'g', "Top", ACT_NONE, S, "oldest line (also Home)"},
-    {'G', "Bottom", ACT_NONE, S, "newest line (also End)"},
+    {WK_FN(KEY_PPAGE), "Older", ACT_SCROLL_PAGE_UP, S, "scroll up one page"},
+    {WK_FN(KEY_NPAGE), "Newer", ACT_SCROLL_PAGE_DOWN, S, "scroll down one page"},
+    {'g', "Top", ACT_SCROLL_TOP, S, "oldest line (also Home)"},
+    {'G', "Bottom", ACT_SCROLL_BOTTOM, S, "newest line (also End)"},
     {'q', "Exit", ACT_SCROLL_EXIT, S, "leave scroll mode (also Esc)"},
     {WK_FN(KEY_SPREVIOUS), "", ACT_SCROLL_PAGE_UP, BIND_CONSOLE,
      "Shift-PgUp in a console: scroll back a page"},
@@ -163,6 +165,33 @@ int key_parse(const char *s)
         }
     }
     return -1;
+}
+
+int key_parse_prefix(const char *s, char *why, size_t cap)
+{
+    int k = key_parse(s);
+    /* These control keys are what terminals send for Enter, Tab, Return
+     * and Backspace: as the prefix they would never reach the guest. */
+    static const struct {
+        int key;
+        const char *is;
+    } TAKEN[] = {{WK_CTRL('m'), "Enter"},
+                 {WK_CTRL('j'), "Enter (line feed)"},
+                 {WK_CTRL('i'), "Tab"},
+                 {WK_CTRL('h'), "Backspace"}};
+    if (k < 0) {
+        snprintf(why, cap, "\"%.40s\" is not a prefix key: use a control key, C-a ... C-z", s);
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof TAKEN / sizeof TAKEN[0]; i++)
+        if (TAKEN[i].key == k) {
+            snprintf(why, cap,
+                     "%.20s is the key %s sends: as the prefix, %s would no longer reach the "
+                     "guest (pick another, e.g. C-a)",
+                     s, TAKEN[i].is, TAKEN[i].is);
+            return -1;
+        }
+    return k;
 }
 
 enum action keys_lookup(int key, unsigned where)
@@ -260,6 +289,11 @@ void keys_fill_help(struct app *a, struct textview *tv)
         {"console NAME|DIR", "open an instance's console (or DIR/console.sock)"},
         {"argv NAME", "show an instance's QEMU command line"},
         {"kernel|fs|dtb remove NAME", "remove an item from the store"},
+        {"kernel|fs|dtb add FILE [NAME]", "copy a file into the store (in the background)"},
+        {"NOUN VERB ...", "any other command of the CLI (instance info NAME, instance target-start "
+                          "NAME, device warm demo ...): runs in the background, its output in a "
+                          "pop-up"},
+        {"output", "the last command's output again"},
         {"theme dark|light|mono|FILE", "switch the theme"},
         {"layout side|stack|grid|one", "arrange the console tiles"},
         {"zoom", "zoom / unzoom the focused console"},
@@ -273,7 +307,7 @@ void keys_fill_help(struct app *a, struct textview *tv)
         {"snapshot save|load|delete NAME", "a snapshot operation on the selected instance"},
         {"export DEVICE [FILE]", "export a device (also :device export)"},
         {"import FILE [ALIAS]", "import a .piotr archive (also :device add)"},
-        {"cancel", "cancel the export or import that runs"},
+        {"cancel", "end the command, export or import that runs"},
         {"info", "back to the detail pane's details"},
         {"refresh", "reload the store and the instances"},
         {"quit", "leave (instances keep running)"},
@@ -293,7 +327,7 @@ void keys_status_hints(struct app *a)
     char kb[32], pb[16];
     keyname_of(a->prefix_key, pb, sizeof pb);
     if (a->mode == MODE_HELP) {
-        statusbar_hint(sb, "Esc", "Close help", ACT_HELP);
+        statusbar_hint(sb, "Esc", a->help_output ? "Close" : "Close help", ACT_HELP);
         return;
     }
     if (a->focus == FOCUS_CONSOLE && a->focus_con) {
@@ -345,6 +379,7 @@ void keys_status_hints(struct app *a)
         statusbar_hint(sb, "Enter", "Console", ACT_OPEN_CONSOLE);
         statusbar_hint(sb, "p", "Procs", ACT_VIEW_PROCS);
         statusbar_hint(sb, "S", "Snaps", ACT_VIEW_SNAPS);
+        statusbar_hint(sb, "T", "Target", ACT_TARGET_START);
         if (a->dbg)
             statusbar_hint(sb, "A", "Debugger", ACT_VIEW_DEBUG);
         statusbar_hint(sb, "x", "Stop", ACT_STOP);

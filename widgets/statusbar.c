@@ -42,6 +42,15 @@ void statusbar_message(struct statusbar *sb, bool error, const char *fmt, ...)
     sb->base.dirty = true;
 }
 
+void statusbar_clear_message(struct statusbar *sb)
+{
+    if (sb->msg[0] == '\0')
+        return;
+    sb->msg[0] = '\0';
+    sb->msg_until = 0;
+    sb->base.dirty = true;
+}
+
 void statusbar_progress(struct statusbar *sb, const char *label, double fraction)
 {
     snprintf(sb->progress, sizeof sb->progress, "%s", label ? label : "");

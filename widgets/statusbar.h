@@ -39,6 +39,7 @@ void statusbar_clear_hints(struct statusbar *sb);
 void statusbar_hint(struct statusbar *sb, const char *key, const char *label, int action);
 void statusbar_message(struct statusbar *sb, bool error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+void statusbar_clear_message(struct statusbar *sb);
 /* The progress of a long task, drawn at the right end; label NULL clears it. */
 void statusbar_progress(struct statusbar *sb, const char *label, double fraction);
 /* Drops an expired message; true when something changed. */

@@ -297,6 +297,41 @@ const struct theme *theme_current(void)
     return &current;
 }
 
+static int luminance(int c)
+{
+    int r, g, b;
+    palette_256_to_rgb(c, &r, &g, &b);
+    return (299 * r + 587 * g + 114 * b) / 1000;
+}
+
+/* On 8 (or 16) colours the greys of a theme fold to black or white, and a
+ * dim grey can land on its own background (245 on 231: white on white; 240
+ * on a dark terminal: black on black). Such a foreground is moved to black
+ * or white, away from the background in the direction the theme meant. A
+ * default background is the theme's own (normal), and when that is the
+ * terminal's too, a dark one is assumed (themes for light terminals set it). */
+static int contrast_fg(const struct theme *th, const struct th_style *s, int fg)
+{
+    if (fg < 0)
+        return fg;
+    int bg_raw = s->bg >= 0 ? s->bg : th->st[TH_NORMAL].bg >= 0 ? th->st[TH_NORMAL].bg : 0;
+    int bg = palette_fold(bg_raw);
+    if (fg != bg)
+        return fg;
+    bool lighter = luminance(s->fg) >= luminance(bg_raw);
+    int first = lighter ? 7 : 0, second = lighter ? 0 : 7;
+    return first != bg ? first : second;
+}
+
+void theme_colours(enum th_element e, int *fg, int *bg)
+{
+    const struct th_style *s = &theme_current()->st[e];
+    *fg = palette_fold(s->fg);
+    *bg = palette_fold(s->bg);
+    if (palette_depth() > 0 && palette_depth() < 256)
+        *fg = contrast_fg(theme_current(), s, *fg);
+}
+
 void theme_cell(enum th_element e, attr_t *attr, int *pair)
 {
     const struct th_style *s = &theme_current()->st[e];
@@ -306,7 +341,9 @@ void theme_cell(enum th_element e, attr_t *attr, int *pair)
         return;
     }
     *attr = s->attrs;
-    *pair = palette_pair(palette_fold(s->fg), palette_fold(s->bg));
+    int fg, bg;
+    theme_colours(e, &fg, &bg);
+    *pair = palette_pair(fg, bg);
 }
 
 void theme_use(WINDOW *w, enum th_element e)

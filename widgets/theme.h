@@ -102,6 +102,9 @@ int theme_load_file(struct theme *th, const char *path, struct ib_error *err);
 void theme_set_current(const struct theme *th);
 const struct theme *theme_current(void);
 
+/* The element's colours as this terminal shows them (folded to its depth;
+ * on 8 or 16 colours a foreground never lands on its background). */
+void theme_colours(enum th_element e, int *fg, int *bg);
 /* Attribute and pair of an element on this terminal, now. */
 void theme_cell(enum th_element e, attr_t *attr, int *pair);
 void theme_use(WINDOW *w, enum th_element e);

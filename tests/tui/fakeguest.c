@@ -9,7 +9,8 @@
  *             from a process table in DIR/procs (one process a line:
  *             "PID PPID UID STATE host|device|kernel RSS_KB TICKS COMM ARGS...");
  *             `kill` removes the process from that file (or fails with
- *             "No such process"); while DIR/hang exists nothing is answered
+ *             "No such process"); /sbin/target-start makes DIR/target-started;
+ *             while DIR/hang exists nothing is answered
  *   qmp.sock  the greeting, qmp_capabilities, query-block with the
  *             snapshots it holds, snapshot-save/load/delete as jobs that run
  *             for about a second (query-jobs shows their progress; a name
@@ -197,7 +198,12 @@ static void fg_exec_run(const char *dir, json_t *args, struct fg_exec *e)
     const char *script = json_string_value(json_array_get(argv, 1));
     const char *a1 = json_string_value(json_array_get(argv, 3));
     e->code = 0;
-    if (path && strcmp(path, "kill") == 0) {
+    if (path && strcmp(path, "/sbin/target-start") == 0) {
+        /* The device's services "start": the test sees that it was asked. */
+        FILE *f = fopen(fg_path(dir, "target-started"), "w");
+        if (f)
+            fclose(f);
+    } else if (path && strcmp(path, "kill") == 0) {
         const char *ps = json_string_value(json_array_get(argv, 1));
         int pid = ps ? atoi(ps) : 0;
         if (!fg_kill(dir, pid)) {

@@ -42,7 +42,9 @@ static struct td *open_tui(int rows, int cols)
 static void open_console(struct td *t, const char *dir, bool from_console)
 {
     char cmd[4300];
-    snprintf(cmd, sizeof cmd, "%s:console %s\r", from_console ? PREFIX : "", dir);
+    /* `:instance console` is the CLI's spelling of the same command. */
+    snprintf(cmd, sizeof cmd, "%s:%sconsole %s\r", from_console ? PREFIX : "",
+             from_console ? "instance " : "", dir);
     td_type(t, cmd);
 }
 
@@ -170,6 +172,47 @@ TEST(two_consoles_side_by_side_typing_into_each_and_zoom)
     td_fakecon_stop(f2);
 }
 
+/* Clicks a status-line hint by its label (on the last row). */
+static bool click_hint(struct td *t, const char *label)
+{
+    int rows, cols;
+    td_size(t, &rows, &cols);
+    char *row = td_row(t, rows - 1);
+    char want[64];
+    snprintf(want, sizeof want, " %s", label);
+    char *p = strstr(row, want);
+    int col = p ? (int)(p - row) + 1 : -1;
+    free(row);
+    if (col < 0)
+        return false;
+    td_click(t, rows - 1, col);
+    return true;
+}
+
+/* The prefix's "C-b ..." reminder goes once the next key is handled, not
+ * seconds later. */
+TEST(prefix_reminder_goes_with_the_next_key)
+{
+    const char *dir = fake_dir("remind");
+    struct td_fakecon *f = td_fakecon_start(dir, "REMIND BOOT");
+    struct td *t = open_tui(30, 100);
+    WAIT(t, "INSTANCES");
+    open_console(t, dir, false);
+    WAIT(t, " connected ");
+    td_type(t, PREFIX);
+    WAIT(t, "C-b ... (? for the keys)");
+    td_type(t, "z");
+    WAIT_GONE(t, "Navigator");
+    /* Well before the 4 s a message stays. */
+    TCHECK(t, td_wait_gone(t, "(? for the keys)", 1000));
+    td_type(t, PREFIX);
+    WAIT(t, "C-b ... (? for the keys)");
+    td_type(t, "\033");
+    TCHECK(t, td_wait_gone(t, "(? for the keys)", 1000));
+    CHECK_INT(td_quit(t, 5000), 0);
+    td_fakecon_stop(f);
+}
+
 TEST(scrollback_by_keys_and_wheel)
 {
     const char *dir = fake_dir("scroll");
@@ -188,6 +231,22 @@ TEST(scrollback_by_keys_and_wheel)
     WAIT_GONE(t, "seq line 400");
     td_type(t, "q");
     WAIT(t, "seq line 400");
+    /* The scroll-mode hints are buttons: a click on each does what its key does. */
+    td_type(t, PREFIX "[");
+    WAIT(t, "PgUp Older");
+    TCHECK(t, !td_find(t, "PgUp PgUp", NULL, NULL));
+    TCHECK(t, click_hint(t, "Top"));
+    WAIT(t, "SCROLL BOOT BANNER");
+    WAIT_GONE(t, "seq line 400");
+    TCHECK(t, click_hint(t, "Bottom"));
+    WAIT(t, "seq line 400");
+    WAIT_GONE(t, "SCROLL BOOT BANNER");
+    TCHECK(t, click_hint(t, "Older"));
+    WAIT_GONE(t, "seq line 400");
+    TCHECK(t, click_hint(t, "Newer"));
+    WAIT(t, "seq line 400");
+    TCHECK(t, click_hint(t, "Exit"));
+    WAIT_GONE(t, "PgUp Older");
     /* The wheel scrolls too, and the title says where we are. */
     int r, c;
     TCHECK(t, td_find(t, "seq line 399", &r, &c));
@@ -252,6 +311,40 @@ TEST(stty_tells_the_guest_the_pane_size)
     td_fakecon_stop(f);
 }
 
+struct cells {
+    int row, from, to;
+};
+
+/* The selection is drawn in reverse video. */
+static bool reversed(struct td *t, void *arg)
+{
+    const struct cells *w = arg;
+    VTermScreenCell cell;
+    for (int col = w->from; col <= w->to; col++) {
+        td_cell(t, w->row, col, &cell);
+        if (!cell.attrs.reverse)
+            return false;
+    }
+    return true;
+}
+
+/* Drags over columns from..to of a console's row and waits until it shows
+ * selected. ncurses folds a press and a release read together into the
+ * release alone, as no hand makes them: so the focus goes to the navigator
+ * first, and the release is sent once the press has focused the console
+ * again (its status-line hints are back). */
+static bool select_text(struct td *t, int row, int from, int to)
+{
+    td_type(t, PREFIX "o");
+    if (!td_wait_gone(t, "prefix:", 3000))
+        return false;
+    td_press(t, row, from);
+    if (!td_wait_text(t, "prefix:", 3000))
+        return false;
+    td_release(t, row, to);
+    return td_wait(t, reversed, &(struct cells){row, from, to}, 3000);
+}
+
 TEST(selection_copies_to_a_file)
 {
     const char *dir = fake_dir("copy");
@@ -264,10 +357,7 @@ TEST(selection_copies_to_a_file)
     WAIT(t, "echo: copy-me-please");
     int r, c;
     TCHECK(t, td_find(t, "echo: copy-me-please", &r, &c));
-    td_press(t, r, c + 6);
-    td_pump(t, 30);
-    td_release(t, r, c + 19);
-    td_pump(t, 50);
+    TCHECK(t, select_text(t, r, c + 6, c + 19));
     char cmd[4300];
     const char *out = test_path("copied.txt");
     snprintf(cmd, sizeof cmd, PREFIX ":copy %s\r", out);
@@ -276,6 +366,36 @@ TEST(selection_copies_to_a_file)
     char *text = test_read_file(out);
     CHECK_STR(text, "copy-me-please");
     free(text);
+    CHECK_INT(td_quit(t, 5000), 0);
+    td_fakecon_stop(f);
+}
+
+/* C-b y writes OSC 52 with the selection to the workbench's terminal: the
+ * workbench runs under script(1), which records every byte it writes. */
+TEST(selection_copies_to_the_clipboard_with_osc_52)
+{
+    const char *dir = fake_dir("osc52");
+    struct td_fakecon *f = td_fakecon_start(dir, "OSC BOOT");
+    const char *bin = getenv("IOTBENCH_BIN");
+    CHECK(bin != NULL);
+    const char *rec = test_path("typescript");
+    const char *argv[] = {"script", "-q", "-f", "-e", "-c", bin, rec, NULL};
+    struct td *t = td_start_cmd(&(struct td_opts){.home = home(), .rows = 30, .cols = 100}, argv);
+    WAIT(t, "INSTANCES");
+    open_console(t, dir, false);
+    WAIT(t, " connected ");
+    td_type(t, "copy-me-please\r");
+    WAIT(t, "echo: copy-me-please");
+    int r, c;
+    TCHECK(t, td_find(t, "echo: copy-me-please", &r, &c));
+    TCHECK(t, select_text(t, r, c + 6, c + 19));
+    td_type(t, PREFIX "y");
+    WAIT(t, "14 bytes copied to the clipboard (OSC 52)");
+    char *bytes = test_read_file(rec);
+    /* base64("copy-me-please"), ended by BEL. */
+    bool found = strstr(bytes, "\033]52;c;Y29weS1tZS1wbGVhc2U=\a") != NULL;
+    free(bytes);
+    TCHECK(t, found);
     CHECK_INT(td_quit(t, 5000), 0);
     td_fakecon_stop(f);
 }
@@ -320,7 +440,8 @@ TEST(flooding_console_keeps_keys_fast)
     td_type(t, PREFIX "2");
     td_type(t, "\003");
     WAIT(t, "^C");
-    TCHECK(t, total / 6 < 100);
+    /* Every sample, not the mean: one slow frame is what a user feels. */
+    TCHECK(t, worst < 100);
     CHECK_INT(td_quit(t, 5000), 0);
     td_fakecon_stop(f1);
     td_fakecon_stop(f2);
@@ -355,6 +476,14 @@ static bool any_tile_size(struct td *t, struct size_arg *out)
     return ok;
 }
 
+/* The tile's size is shown and smaller than arg[0] in both directions; it
+ * goes to arg[1]. */
+static bool tile_shrank(struct td *t, void *arg)
+{
+    struct size_arg *s = arg;
+    return any_tile_size(t, &s[1]) && s[1].cols < s[0].cols && s[1].rows < s[0].rows;
+}
+
 TEST(resizes_relayout_consoles_and_tell_the_guest_when_asked)
 {
     const char *dir = fake_dir("resize");
@@ -368,10 +497,9 @@ TEST(resizes_relayout_consoles_and_tell_the_guest_when_asked)
     struct size_arg big;
     TCHECK(t, any_tile_size(t, &big));
     td_resize(t, 24, 80);
-    td_pump(t, 100);
-    struct size_arg small;
-    TCHECK(t, td_wait(t, (bool (*)(struct td *, void *))any_tile_size, &small, 3000));
-    TCHECK(t, small.cols < big.cols && small.rows < big.rows);
+    struct size_arg sizes[2] = {big};
+    TCHECK(t, td_wait(t, tile_shrank, sizes, 3000));
+    struct size_arg small = sizes[1];
     /* The guest was told the new size. */
     char told[64];
     snprintf(told, sizeof told, "stty: rows %d cols %d", small.rows, small.cols);

@@ -241,8 +241,8 @@ TEST(no_color_shows_no_colour_but_stays_legible)
     td_cell(t, row, 4, &c);
     CHECK(c.attrs.reverse);
     td_type(t, ":theme light\r");
-    WAIT(t, "theme light");
-    td_pump(t, 100);
+    /* The status line is drawn last in a frame: once it says so, the frame is whole. */
+    CHECK(td_wait_row(t, 39, "theme light", 5000));
     CHECK(no_colour_anywhere(t, NULL));
     CHECK_INT(td_quit(t, 5000), 0);
 }
@@ -256,9 +256,16 @@ TEST(resizes_relayout_and_too_small_says_so)
     WAIT(t, "INSTANCES (0)");
     /* The status line moved to the new last row. */
     CHECK(td_wait_row(t, 23, "Help", 3000));
+    /* A narrower header drops the store's path, never "? help" or the prefix. */
+    CHECK(td_wait_row(t, 0, "? help", 3000));
+    CHECK(td_wait_row(t, 0, "prefix C-b", 3000));
     td_resize(t, 12, 40);
     WAIT(t, "Terminal too small: 40x12");
     WAIT_GONE(t, "DEVICES");
+    /* Tiny: shorter words, but the size is still there whole. */
+    td_resize(t, 6, 20);
+    WAIT(t, "Too small: 20x6");
+    WAIT(t, "needs ");
     td_resize(t, 30, 100);
     WAIT(t, "DEVICES (1)");
     CHECK(td_wait_row(t, 29, "Help", 3000));
@@ -366,6 +373,9 @@ TEST(clicking_a_column_header_sorts)
     CHECK_INT(td_quit(t, 5000), 0);
 }
 
+/* Every colour is one of the 8, and no character is drawn in its own
+ * background's colour (a default background counts as the dark theme's
+ * black; the light theme paints every background). */
 static bool only_8_colours(struct td *t, void *arg)
 {
     (void)arg;
@@ -375,31 +385,73 @@ static bool only_8_colours(struct td *t, void *arg)
         for (int c = 0; c < cols; c++) {
             VTermScreenCell cell;
             td_cell(t, r, c, &cell);
-            if ((VTERM_COLOR_IS_RGB(&cell.fg) && !VTERM_COLOR_IS_DEFAULT_FG(&cell.fg)) ||
-                (VTERM_COLOR_IS_RGB(&cell.bg) && !VTERM_COLOR_IS_DEFAULT_BG(&cell.bg)))
+            bool fg_def = VTERM_COLOR_IS_DEFAULT_FG(&cell.fg);
+            bool bg_def = VTERM_COLOR_IS_DEFAULT_BG(&cell.bg);
+            if ((VTERM_COLOR_IS_RGB(&cell.fg) && !fg_def) ||
+                (VTERM_COLOR_IS_RGB(&cell.bg) && !bg_def))
                 return false;
-            if (VTERM_COLOR_IS_INDEXED(&cell.fg) && !VTERM_COLOR_IS_DEFAULT_FG(&cell.fg)) {
+            if (VTERM_COLOR_IS_INDEXED(&cell.fg) && !fg_def) {
                 if (cell.fg.indexed.idx > 7)
                     return false;
                 coloured++;
             }
-            if (VTERM_COLOR_IS_INDEXED(&cell.bg) && !VTERM_COLOR_IS_DEFAULT_BG(&cell.bg)) {
+            if (VTERM_COLOR_IS_INDEXED(&cell.bg) && !bg_def) {
                 if (cell.bg.indexed.idx > 7)
                     return false;
                 coloured++;
             }
+            int fg = fg_def ? -1 : cell.fg.indexed.idx;
+            int bg = bg_def ? 0 : cell.bg.indexed.idx;
+            if (cell.chars[0] > ' ' && !cell.attrs.reverse && fg == bg)
+                return false;
         }
     return coloured > 0; /* still in colour, folded to the 8 the terminal has */
 }
 
+/* Readable on screen in each theme: header, navigator, detail, status line
+ * (test_theme.c checks every element of every theme file). */
 TEST(eight_colour_terminal_gets_folded_colours)
 {
     struct td *t = open_tui(40, 120, NULL, (const char *[]){"TERM=xterm", NULL});
     WAIT(t, "DEVICES (1)");
-    CHECK(td_wait(t, only_8_colours, NULL, 3000));
+    if (!td_wait(t, only_8_colours, NULL, 3000)) {
+        td_dump(t, "dark: not 8 colours, or a cell in its background's colour");
+        CHECK(0);
+    }
     td_type(t, ":theme light\r");
-    WAIT(t, "theme light");
-    td_pump(t, 100);
-    CHECK(only_8_colours(t, NULL));
+    /* The status line is drawn last in a frame: once it says so, the frame is whole. */
+    CHECK(td_wait_row(t, 39, "theme light", 5000));
+    if (!only_8_colours(t, NULL)) {
+        td_dump(t, "light: not 8 colours, or a cell in its background's colour");
+        CHECK(0);
+    }
     CHECK_INT(td_quit(t, 5000), 0);
+}
+
+/* Enter, Tab, line feed and Backspace arrive as C-m, C-i, C-j and C-h: none
+ * of them may become the prefix, from the environment or from `:prefix`. */
+TEST(prefix_refuses_keys_the_guest_needs)
+{
+    struct td *t = open_tui(40, 200, NULL, (const char *const[]){"IOTBENCH_PREFIX=C-m", NULL});
+    WAIT(t, "IOTBENCH_PREFIX ignored, the prefix is C-b: C-m is the key Enter sends");
+    WAIT(t, "prefix C-b");
+    static const char *const BAD[][2] = {{"C-m", "C-m is the key Enter sends"},
+                                         {"C-i", "C-i is the key Tab sends"},
+                                         {"C-j", "C-j is the key Enter (line feed) sends"},
+                                         {"^H", "^H is the key Backspace sends"},
+                                         {"x", "\"x\" is not a prefix key"}};
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        char cmd[64];
+        snprintf(cmd, sizeof cmd, ":prefix %s\r", BAD[i][0]);
+        td_type(t, cmd);
+        if (!td_wait_text(t, BAD[i][1], 5000)) {
+            td_dump(t, BAD[i][1]);
+            td_free(t);
+            CHECK_MSG(0, "no refusal of %s", BAD[i][0]);
+        }
+        WAIT(t, "prefix C-b");
+    }
+    td_type(t, ":prefix C-a\r");
+    WAIT(t, "prefix C-a");
+    td_free(t);
 }

@@ -10,6 +10,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tests/lib/cmd.h"
 #include "tests/lib/harness.h"
@@ -301,5 +302,108 @@ TEST(zoom_gives_the_table_the_whole_screen)
     WAIT(t, "/usr/bin/demod");
     td_type(t, "z");
     WAIT(t, "Navigator");
+    CHECK_INT(td_quit(t, 5000), 0);
+}
+
+static bool console_text_shows(struct td *t, void *arg)
+{
+    (void)arg;
+    return td_find(t, "drwxr-xr-x root root", NULL, NULL) || td_find(t, " connected ", NULL, NULL);
+}
+
+/* A zoomed table has the whole body: a console flooding meanwhile must not
+ * paint its title or its output over it from the tile it had before. */
+TEST(zoomed_table_is_not_overdrawn_by_a_flooding_console)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s", test_path("floodcon"));
+    mkdir(dir, 0700);
+    struct td_fakecon *con = td_fakecon_start(dir, "FLOOD BOOT");
+    struct td *t = td_start(&(struct td_opts){.home = home(), .rows = 40, .cols = 140});
+    WAIT(t, "fake1 (demo)");
+    char cmd[4300];
+    snprintf(cmd, sizeof cmd, ":console %s\r", dir);
+    td_type(t, cmd);
+    WAIT(t, " connected ");
+    td_type(t, "flood\r");
+    WAIT(t, "drwxr-xr-x root root");
+    td_type(t, "\002:procs fake1\r");
+    WAIT(t, "/usr/bin/demod");
+    td_type(t, "z");
+    TCHECK(t, td_wait_gone(t, "Navigator", 3000));
+    WAIT(t, "/usr/bin/demod");
+    /* The zoomed frame may reach the terminal in several reads: once the
+     * old tile is gone, it must stay gone. */
+    TCHECK(t, td_wait_gone(t, "drwxr-xr-x root root", 3000));
+    /* The flood goes on for the whole observation (several frames). */
+    TCHECK(t, !td_wait(t, console_text_shows, NULL, 1500));
+    WAIT(t, "/usr/bin/demod");
+    /* Unzoomed, the console is back in its tile, still live. */
+    td_type(t, "z");
+    WAIT(t, "Navigator");
+    WAIT(t, "drwxr-xr-x root root");
+    td_type(t, "\002o");
+    CHECK_INT(td_quit(t, 5000), 0);
+    td_fakecon_stop(con);
+}
+
+/* Any CLI verb from the `:` line runs the binary in a job; its output
+ * comes back printable, in a pop-up; a store add runs there too. */
+TEST(cli_verbs_from_the_command_line_show_their_output)
+{
+    struct td *t = td_start(&(struct td_opts){.home = home(), .rows = 40, .cols = 140});
+    WAIT(t, "fake1 (demo)");
+    td_type(t, ":instance info fake1\r");
+    WAIT(t, "iotbench instance info fake1");
+    WAIT(t, "exit status 0 (ok)");
+    WAIT(t, "state     running");
+    WAIT(t, "folder    ");
+    td_type(t, "\033");
+    TCHECK(t, td_wait_gone(t, "exit status 0", 3000));
+    /* A verb the CLI does not have: its own message, its status. */
+    td_type(t, ":instance frobnicate fake1\r");
+    WAIT(t, "has no verb \"frobnicate\"");
+    WAIT(t, "exit status 2 (bad input)");
+    td_type(t, "q");
+    TCHECK(t, td_wait_gone(t, "exit status 2", 3000));
+    /* :output shows the last answer again. */
+    td_type(t, ":output\r");
+    WAIT(t, "has no verb \"frobnicate\"");
+    td_type(t, "\033");
+    TCHECK(t, td_wait_gone(t, "has no verb", 3000));
+    /* T on an instance: target-start, whatever the agent answers, shown. */
+    td_type(t, ":filter fake1\r");
+    WAIT(t, "Instance fake1");
+    td_type(t, "T");
+    WAIT(t, "running: iotbench instance target-start fake1");
+    WAIT(t, "target of fake1 started");
+    char started[4400];
+    snprintf(started, sizeof started, "%s/run/fake1/target-started", home());
+    TCHECK(t, access(started, F_OK) == 0);
+    CHECK_INT(td_quit(t, 5000), 0);
+}
+
+/* `:kernel add` copies in a job (the UI loop never does store I/O) and the
+ * navigator shows the kernel once it is in. */
+TEST(kernel_add_runs_in_the_background)
+{
+    struct td *t = td_start(&(struct td_opts){.home = home(), .rows = 40, .cols = 140});
+    WAIT(t, "KERNELS (0)");
+    const char *img = test_path("zImage-test");
+    char *blob = xcalloc(1, 4 << 20);
+    memcpy(blob + 0x24, "\x18\x28\x6f\x01", 4); /* zImage magic */
+    FILE *f = fopen(img, "w");
+    fwrite(blob, 1, 4 << 20, f);
+    fclose(f);
+    free(blob);
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, ":kernel add %s virt.cortex-a15.little-6.1.99\r", img);
+    td_type(t, cmd);
+    WAIT(t, "running: iotbench kernel add");
+    WAITT(t, "kernel virt.cortex-a15.little-6.1.99 added", 15000);
+    WAIT(t, "exit status 0 (ok)");
+    td_type(t, "\033");
+    WAIT(t, "KERNELS (1)");
+    WAIT(t, "virt.cortex-a15.little-6.1.99");
     CHECK_INT(td_quit(t, 5000), 0);
 }

@@ -207,7 +207,8 @@ TEST(flooding_guest_keeps_the_keyboard_fast)
     td_type(t, "\003");
     td_type(t, "\rclear; echo flood-stopped-$((5*5))\r");
     WAITT(t, "flood-stopped-25", 30000);
-    TCHECK(t, total / 5 < 100);
+    /* Every sample, not the mean: one slow frame is what a user feels. */
+    TCHECK(t, worst < 100);
     CHECK_INT(td_quit(t, 5000), 0);
 }
 
