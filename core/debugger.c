@@ -31,6 +31,7 @@
 #include "core/ports.h"
 #include "core/qga.h"
 #include "core/qmp.h"
+#include "core/safetext.h"
 #include "core/util.h"
 
 #define PROBE_RETRY_MS 40
@@ -458,8 +459,10 @@ static void on_server_status(struct qga *g, const struct qga_result *res, void *
              line = strtok_r(NULL, "\r\n", &save)) {
             if (strcmp(line, "Exiting") == 0 || strlen(why) > 300)
                 continue;
-            snprintf(why + strlen(why), sizeof why - strlen(why), "%s%.200s", why[0] ? "; " : "",
-                     line);
+            char *safe = safetext_escape(line, strnlen(line, 200)); /* gdbserver echoes argv */
+            snprintf(why + strlen(why), sizeof why - strlen(why), "%s%s", why[0] ? "; " : "",
+                     safe);
+            free(safe);
         }
         (void)len;
         a->d->server_pid = 0; /* nothing to kill */

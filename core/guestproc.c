@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "core/loop.h"
+#include "core/safetext.h"
 #include "core/util.h"
 
 #define USER_HZ 100.0 /* fixed at 100 on ARM Linux */
@@ -858,9 +859,13 @@ static void lister_remember(struct guestproc_lister *ls, const struct guestproc_
 static int lister_take(struct guestproc_lister *ls, const struct qga_exec_result *r,
                        struct guestproc_snapshot *snap, struct ib_error *err)
 {
-    if (r->out_len == 0 && r->exit_code != 0)
-        return ib_err(err, IB_EFAIL, "listing the guest's processes failed (exit %d): %.200s",
-                      r->exit_code, r->err ? r->err : "");
+    if (r->out_len == 0 && r->exit_code != 0) {
+        char *why = safetext_escape(r->err ? r->err : "", r->err ? strnlen(r->err, 200) : 0);
+        ib_err(err, IB_EFAIL, "listing the guest's processes failed (exit %d): %s", r->exit_code,
+               why);
+        free(why);
+        return -1;
+    }
     if (guestproc_parse_list(r->out, r->out_len, ls->users, snap, err) < 0)
         return -1;
     /* Leave our own script out of the list. */
@@ -1514,10 +1519,12 @@ static void on_kill_done(struct qga *g, struct qga_exec_result *r, const struct 
     if (err == NULL && r->exit_code != 0) {
         char *msg = r->err ? r->err : "";
         msg[strcspn(msg, "\n")] = '\0';
+        char *safe = safetext_escape(msg, strnlen(msg, 300));
         ib_err(&e, strstr(msg, "No such process") ? IB_ENOTFOUND : IB_EFAIL,
-               "cannot send SIG%s to process %d: %.300s",
+               "cannot send SIG%s to process %d: %s",
                guestproc_signal_name(op->sig) ? guestproc_signal_name(op->sig) : "?", op->pid,
-               msg[0] ? msg : "kill failed");
+               msg[0] ? safe : "kill failed");
+        free(safe);
         err = &e;
     }
     op->cb(err, op->arg);

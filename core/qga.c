@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "core/jsonl.h"
+#include "core/safetext.h"
 #include "core/unixsock.h"
 #include "core/util.h"
 
@@ -345,7 +346,9 @@ static void complete_reply(struct qga *g, struct qga_req *r, json_t *doc)
         const char *cls = json_string_value(json_object_get(error, "class"));
         const char *desc = json_string_value(json_object_get(error, "desc"));
         res.error_class = cls ? cls : "GenericError";
-        ib_err(&res.err, IB_EFAIL, "guest agent: %s", desc ? desc : "command failed");
+        char *safe = safetext_str(desc ? desc : "command failed");
+        ib_err(&res.err, IB_EFAIL, "guest agent: %s", safe);
+        free(safe);
     }
     finish(g, r, &res);
 }
@@ -397,8 +400,11 @@ static void on_ready_line(struct qga *g, const char *line, size_t len)
     json_decref(doc);
     if (r != NULL) {
         struct qga_result res = {0};
-        if (err.msg[0] == '\0')
-            ib_err(&err, IB_EFAIL, "an unexpected reply: %.80s", line);
+        if (err.msg[0] == '\0') {
+            char *safe = safetext_escape(line, strnlen(line, 80));
+            ib_err(&err, IB_EFAIL, "an unexpected reply: %s", safe);
+            free(safe);
+        }
         ib_err(&res.err, IB_EFAIL, "guest agent sent %s", err.msg);
         finish(g, r, &res);
     }

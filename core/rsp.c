@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/safetext.h"
 #include "core/util.h"
 
 /* ======================= codec ======================= */
@@ -201,6 +202,23 @@ static bool hex2(const uint8_t *p, size_t len, int *val)
     return true;
 }
 
+/* An error that quotes (at most 40 bytes of) a stub's reply, escaped: the
+ * reply is the guest's and the message may reach a terminal. */
+static int reply_err(struct ib_error *err, const uint8_t *reply, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int reply_err(struct ib_error *err, const uint8_t *reply, size_t len, const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    char *safe = safetext_escape((const char *)reply, len > 40 ? 40 : len);
+    ib_err(err, IB_EFAIL, "%s %s", what, safe);
+    free(safe);
+    return -1;
+}
+
 /* gdbserver writes W and X with "%x" once multiprocess is on ("X9;process:b3"):
  * one digit or two, then the end or ';'. Returns the digits, 0 if not so. */
 static size_t exit_digits(const uint8_t *pkt, size_t len, int *val)
@@ -333,7 +351,7 @@ int rsp_stop_parse(const uint8_t *pkt, size_t len, struct rsp_stop *out, struct 
     int v;
     size_t digits = exit_digits(pkt, len, &v);
     if (digits == 0 && (!rsp_is_stop_reply(pkt, len) || !hex2(pkt + 1, len - 1, &v)))
-        return ib_err(err, IB_EFAIL, "not a stop reply: %.40s", (const char *)pkt);
+        return reply_err(err, pkt, len, "not a stop reply:");
     if (digits == 0)
         digits = 2;
     out->kind = pkt[0] == 'W' ? RSP_STOP_EXITED : pkt[0] == 'X' ? RSP_STOP_TERMINATED
@@ -1340,8 +1358,7 @@ int rsp_reply_check(const uint8_t *reply, size_t len, const char *what, struct i
     if (len == 0)
         return ib_err(err, IB_EFAIL, "%s: not supported by the stub", what);
     if (reply[0] == 'E' && (len == 3 || (len > 1 && reply[1] == '.')))
-        return ib_err(err, IB_EFAIL, "%s: the stub answered %.*s", what, (int)(len > 40 ? 40 : len),
-                      (const char *)reply);
+        return reply_err(err, reply, len, "%s: the stub answered", what);
     return 0;
 }
 
@@ -1392,7 +1409,7 @@ static void on_done_reply(struct rsp *r, const uint8_t *reply, size_t len,
     struct ib_error e = {0};
     if (err == NULL && rsp_reply_check(reply, len, op->what, &e) == 0 &&
         !(len == 2 && memcmp(reply, "OK", 2) == 0))
-        ib_err(&e, IB_EFAIL, "%s: unexpected answer %.40s", op->what, (const char *)reply);
+        reply_err(&e, reply, len, "%s: unexpected answer", op->what);
     if (op->cb.done != NULL)
         op->cb.done(r, err ? err : e.msg[0] ? &e : NULL, op->arg);
     op_free(op);
@@ -1527,8 +1544,7 @@ static int mem_chunk_done(struct op *op, const uint8_t *reply, size_t len, struc
         return -1;
     if (op->write) {
         if (len != 2 || memcmp(reply, "OK", 2) != 0)
-            return ib_err(e, IB_EFAIL, "%s: unexpected answer %.40s", op->what,
-                          (const char *)reply);
+            return reply_err(e, reply, len, "%s: unexpected answer", op->what);
         op->pos += op->chunk;
         return 0;
     }

@@ -807,6 +807,37 @@ TEST(rsp_error_and_unsupported_answers)
     CHECK_INT(fixture_end(&f), 0);
 }
 
+static bool all_printable_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return false;
+    return true;
+}
+
+/* A stub's reply is the guest's: quoted in a message, it comes escaped. */
+TEST(rsp_hostile_replies_are_escaped_in_messages)
+{
+    struct fixture f;
+    fixture_start(&f,
+                  PLAIN_HANDSHAKE "<P Z0,10000,4\n> +\n>P E.\\x1b]52;c;aGk=\\x07\\x1b[2J\n< +\n"
+                                  "<P z0,10000,4\n> +\n>P \\x1b[2J\\x9b\\x7f\n< +\nhold\n",
+                  NULL);
+    struct ib_error err = {0};
+    CHECK_INT(rsp_set_breakpoint_sync(f.r, 0x10000, RSP_BP_ARM, 1000, &err), -1);
+    CHECK_STR(err.msg, "setting the breakpoint at 0x10000: the stub answered "
+                       "E.\\x1b]52;c;aGk=\\x07\\x1b[2J");
+    CHECK_INT(rsp_clear_breakpoint_sync(f.r, 0x10000, RSP_BP_ARM, 1000, &err), -1);
+    CHECK_STR(err.msg, "clearing the breakpoint at 0x10000: unexpected answer \\x1b[2J\\x9b\\x7f");
+    CHECK_INT(fixture_end(&f), 0);
+
+    struct rsp_stop st;
+    const char *pkt = "Q\x1b]52;c;aGk=\x07";
+    CHECK(rsp_stop_parse((const uint8_t *)pkt, strlen(pkt), &st, &err) < 0);
+    CHECK_MSG(all_printable_ascii(err.msg), "raw bytes in \"%s\"", err.msg);
+    CHECK_STR(err.msg, "not a stop reply: Q\\x1b]52;c;aGk=\\x07");
+}
+
 TEST(rsp_connect_over_tcp_and_refused)
 {
     int port;
