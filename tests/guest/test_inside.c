@@ -464,6 +464,102 @@ TEST(debugger_breaks_on_handle_request_and_lets_go)
     store_close(&st);
 }
 
+/* demod restarted as init.sh starts it: with & from a non-interactive
+ * shell, so it leads no process group and gdbserver's interrupt (0x03)
+ * cannot reach it. Returns its pid, or -1. */
+static int demod_restart_plain(const struct instance_info *info)
+{
+    struct cmd_result r;
+    ib_run(&r, home(), "instance", "exec", NAME, "--target", "--", "/bin/sh", "-c",
+           "kill $(pidof demod) 2>/dev/null; sleep 1; "
+           "/usr/bin/demod </dev/null >/dev/null 2>&1 &", NULL);
+    cmd_result_free(&r);
+    if (!demod_answers(20000))
+        return -1;
+    return demod_pid(info);
+}
+
+/* The 4 bytes of process pid's memory at addr, read through /proc in the
+ * guest (gdbserver would hide its own breakpoints), as "%02x" pairs. */
+static char *proc_mem_hex(int pid, uint64_t addr)
+{
+    char *cmd = xasprintf("dd if=/proc/%d/mem bs=4 skip=%llu count=1 2>/dev/null | "
+                          "od -An -tx1 | tr -d ' \\n'",
+                          pid, (unsigned long long)(addr / 4));
+    int status = -1;
+    char *out = guest_sh(home(), NAME, cmd, &status);
+    free(cmd);
+    if (status != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+TEST(step_into_a_blocking_call_then_detach_while_running_a_plain_background_service)
+{
+    test_set_timeout(240);
+    CHECK(ensure_demod());
+    struct store st;
+    struct instance_info info;
+    open_instance(&st, &info);
+    int pid = demod_restart_plain(&info);
+    CHECK(pid > 0);
+    struct debugger *d = NULL;
+    struct ib_error err = {0};
+    struct debugger_opts o = {.op_timeout_ms = 2000};
+    CHECK_MSG(debugger_attach(&st, &info, pid, &o, &d, &err) == 0, "%s", err.msg);
+    struct symbol sym;
+    CHECK(symbols_lookup(debugger_symbols(d), "handle_request", &sym) == 0);
+    struct debugger_bp bp;
+    CHECK_MSG(debugger_break(d, "handle_request", &bp, &err) == 0, "%s", err.msg);
+    /* Attached while demod waits in accept(): a step re-enters the call
+     * and does not end. The session must know the process runs on. */
+    struct debugger_stop stop;
+    struct debugger_stop first;
+    CHECK(debugger_last_stop(d, &first));
+    fprintf(stdout, "  attached at 0x%08llx %s\n", (unsigned long long)first.pc, first.where);
+    CHECK_MSG(debugger_step(d, &stop, &err) < 0, "the step ended at %s", stop.where);
+    CHECK_INT(err.status, IB_ETIMEOUT);
+    CHECK(debugger_running(d));
+    /* ... so an interrupt stops it (through the agent's SIGINT here). */
+    CHECK(debugger_interrupt(d, &err) == 0);
+    CHECK_MSG(debugger_wait(d, 10000, &stop, &err) == 0, "%s", err.msg);
+    CHECK(!debugger_running(d));
+    /* The breakpoint is back: a request stops there. */
+    CHECK(debugger_cont(d, &err) == 0);
+    pid_t child = request_in_child(http_port());
+    CHECK_MSG(debugger_wait(d, 60000, &stop, &err) == 0, "%s", err.msg);
+    CHECK_INT(stop.reason, DEBUGGER_STOP_BREAKPOINT);
+    CHECK(stop.pc == sym.addr);
+    /* Detach while it runs, with the breakpoint set: the interrupt needs
+     * the fallback, then the breakpoint comes out and D is sent. */
+    CHECK(debugger_cont(d, &err) == 0);
+    CHECK(child_ok(child, 30000));
+    CHECK(debugger_running(d));
+    CHECK_MSG(debugger_detach(d, &err) == 0, "%s", err.msg);
+    CHECK(demod_answers(10000));
+    CHECK(demod_answers(10000)); /* a breakpoint left in would have killed it */
+    CHECK(demod_pid(&info) == pid);
+    uint8_t file[4];
+    char *elf = xasprintf("%s/devices/demo/rootfs/usr/bin/demod", home());
+    CHECK(elf_bytes(elf, (uint32_t)sym.addr, file, sizeof file));
+    free(elf);
+    char want[9];
+    snprintf(want, sizeof want, "%02x%02x%02x%02x", file[0], file[1], file[2], file[3]);
+    char *mem = proc_mem_hex(pid, sym.addr);
+    CHECK(mem != NULL);
+    CHECK_STR(mem, want);
+    free(mem);
+    struct cmd_result r;
+    ib_run(&r, home(), "instance", "exec", NAME, "--", "sh", "-c", "pidof gdbserver || echo none",
+           NULL);
+    CHECK_CONTAINS(r.out, "none");
+    cmd_result_free(&r);
+    instance_info_free(&info);
+    store_close(&st);
+}
+
 TEST(attach_failures_say_why_and_leave_nothing_behind)
 {
     struct store st;
