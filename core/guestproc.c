@@ -31,11 +31,14 @@
 
 /* grep -z prints each NUL-terminated piece of each file as "FILE:piece\0":
  * a stat file is one piece, a cmdline one piece per argument. The file
- * name in front always comes from our glob, so content cannot fake it. */
+ * name in front always comes from our glob, so content cannot fake it.
+ * The exe links follow the same way, "N/exe:PATH\n\0" (a path holds no
+ * NUL, so a hostile one cannot end its record early). */
 static const char LIST_SCRIPT[] =
     "cd /proc || exit 3\n"
     "if [ \"$1\" = p ]; then set -- /etc/passwd /target/etc/passwd; else set --; fi\n"
     "grep -H -s -z '' uptime \"$@\" [0-9]*/stat [0-9]*/cmdline\n"
+    "for f in [0-9]*/exe; do printf '%s:' \"$f\"; readlink \"$f\"; printf '\\0'; done 2>/dev/null\n"
     "printf '%s\\0' " STAT_MARK "\n"
     "exec stat -L -c '%n %u %d %i' / /target [0-9]* [0-9]*/root 2>/dev/null\n";
 
@@ -199,8 +202,10 @@ static void proc_clear(struct guestproc *p)
         free(p->argv[i]);
     free(p->argv);
     free(p->cmdline);
+    free(p->exe);
     p->argv = NULL;
     p->cmdline = NULL;
+    p->exe = NULL;
     p->argc = 0;
 }
 
@@ -341,6 +346,17 @@ static void proc_add_arg(struct guestproc *p, const char *a, size_t len, size_t 
     p->argv = xrealloc(p->argv, (p->argc + 1) * sizeof *p->argv);
     p->argv[p->argc++] = xstrndup(a, len);
     *bytes += len + 1;
+}
+
+/* readlink's line: the path and a newline; nothing when the link could not
+ * be read (kernel threads, a process gone). */
+static void proc_set_exe(struct guestproc *p, const char *path, size_t len)
+{
+    if (len > 0 && path[len - 1] == '\n')
+        len--;
+    if (len == 0 || path[0] != '/' || len > 4096 || p->exe != NULL)
+        return;
+    p->exe = xstrndup(path, len);
 }
 
 static void proc_finish(struct guestproc *p, const struct guestproc_users *users)
@@ -507,11 +523,14 @@ int guestproc_parse_list(const char *out, size_t len, struct guestproc_users *us
         p = nul + 1;
         const char *colon = memchr(rec, ':', rlen);
         int pid;
-        if (colon == NULL || !record_pid(rec, (size_t)(colon - rec), "cmdline", &pid))
+        if (colon == NULL)
             continue;
-        struct guestproc *g = snap_find(snap, pid);
-        if (g != NULL)
-            proc_add_arg(g, colon + 1, rlen - (size_t)(colon - rec) - 1, &bytes[g - snap->procs]);
+        size_t nlen = (size_t)(colon - rec), vlen = rlen - nlen - 1;
+        struct guestproc *g;
+        if (record_pid(rec, nlen, "cmdline", &pid) && (g = snap_find(snap, pid)) != NULL)
+            proc_add_arg(g, colon + 1, vlen, &bytes[g - snap->procs]);
+        else if (record_pid(rec, nlen, "exe", &pid) && (g = snap_find(snap, pid)) != NULL)
+            proc_set_exe(g, colon + 1, vlen);
     }
     free(bytes);
     if (stat_part != NULL)
@@ -529,6 +548,12 @@ static bool proc_matches(const struct guestproc *p, const char *what)
     if (what[0] == '/') {
         if (p->argc > 0 && strcmp(p->argv[0], what) == 0)
             return true;
+        if (p->exe != NULL) {
+            size_t tl = strlen(GUESTPROC_TARGET_ROOT);
+            bool in_target = strncmp(p->exe, GUESTPROC_TARGET_ROOT, tl) == 0;
+            return strcmp(p->exe, what) == 0 ||
+                   (p->where == GUESTPROC_DEVICE && in_target && strcmp(p->exe + tl, what) == 0);
+        }
         /* comm is the executable's base name, cut to 15 bytes. */
         const char *base = ib_path_base(what);
         return !p->kthread && p->argc == 0 && strncmp(p->comm, base, 15) == 0 &&
