@@ -516,7 +516,7 @@ static struct qga *qga_new(struct loop *lp, const char *name, const struct qga_o
     if (g->o.lock_timeout_ms == 0)
         g->o.lock_timeout_ms = 1000;
     if (g->o.max_line == 0)
-        g->o.max_line = 32u << 20;
+        g->o.max_line = 48u << 20; /* guest-exec-status: two 16 MiB streams in base64 */
     g->next_id = 1;
     g->state = QGA_LOCKING;
     return g;
@@ -645,6 +645,17 @@ static bool b64_symbol(unsigned char c)
            c == '+' || c == '/';
 }
 
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : 63;
+}
+
 /* EVP_DecodeBlock skips surrounding whitespace and returns padding as zero
  * bytes; validate first so that only canonical text gets through. */
 static int b64_check(const char *text, size_t len, size_t *pad, struct ib_error *err)
@@ -662,6 +673,11 @@ static int b64_check(const char *text, size_t len, size_t *pad, struct ib_error 
             return ib_err(err, IB_EFAIL, "invalid base64 at offset %zu (byte 0x%02x)", i, c);
         }
     }
+    /* The bits of the last symbol beyond the data must be zero: "QR==" is
+     * not the encoding of "A" (that is "QQ=="), so it is refused. */
+    if (*pad > 0 && (b64_value((unsigned char)text[len - 1 - *pad]) & (*pad == 1 ? 0x3 : 0xf)))
+        return ib_err(err, IB_EFAIL, "non-canonical base64 padding at offset %zu",
+                      len - 1 - *pad);
     return 0;
 }
 

@@ -421,6 +421,7 @@ TEST(qga_b64_strict_decoding)
     };
     static const char *const bad[] = {
         "YQ", "YQ=", "Y===", "=YWJ", "YQ=a", "YQ==YQ==", " YWJ", "YWJ\n", "YW-j", "YW\xc3\xa9",
+        "QR==", "YWK=", "QQ//QR==", /* padding bits that are not zero (non-canonical) */
     };
     struct ib_error err = {0};
     for (size_t i = 0; i < IB_ARRAY_LEN(good); i++) {
