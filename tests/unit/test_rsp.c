@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -768,6 +769,27 @@ TEST(rsp_memory_is_chunked_to_the_packet_size_and_stops_at_errors)
     CHECK_INT(rsp_read_memory_sync(f.r, 0x3000, mem, 100, 1000, &got, &err), -1);
     CHECK_STR(err.msg, "reading memory at 0x3000: the stub answered E14");
     CHECK(rsp_write_memory_sync(f.r, 0x4000, "\x01\x02", 2, 1000, &err) == 0);
+    CHECK_INT(fixture_end(&f), 0);
+}
+
+/* A length no buffer could hold (len + 1 would wrap) is refused with an
+ * error from the loop, nothing is sent, and the session goes on. */
+TEST(rsp_memory_lengths_beyond_the_bound_are_refused)
+{
+    struct fixture f;
+    fixture_start(&f, PLAIN_HANDSHAKE "<P m1000,2\n> +\n>P 0102\n< +\nhold\n", NULL);
+    struct ib_error err = {0};
+    uint8_t mem[2];
+    size_t got = 7;
+    CHECK_INT(rsp_read_memory_sync(f.r, 0x1000, mem, SIZE_MAX, 1000, &got, &err), -1);
+    CHECK_INT(err.status, IB_EINPUT);
+    CHECK_CONTAINS(err.msg, "reading 18446744073709551615 bytes at 0x1000: more than the 64 MiB");
+    CHECK_INT(rsp_write_memory_sync(f.r, 0x1000, mem, (64u << 20) + 1, 1000, &err), -1);
+    CHECK_INT(err.status, IB_EINPUT);
+    CHECK_CONTAINS(err.msg, "writing 67108865 bytes at 0x1000");
+    CHECK_MSG(rsp_read_memory_sync(f.r, 0x1000, mem, 2, 1000, &got, &err) == 0, "%s", err.msg);
+    CHECK_INT(got, 2);
+    CHECK_INT(mem[1], 0x02);
     CHECK_INT(fixture_end(&f), 0);
 }
 
