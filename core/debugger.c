@@ -1579,12 +1579,17 @@ void debugger_detach_start(struct debugger *d, debugger_done_fn cb, void *arg)
 
 struct detach_sync {
     bool done;
+    bool abandoned; /* the caller gave up waiting: the callback frees it */
     struct ib_error err;
 };
 
 static void detach_sync_done(const struct ib_error *err, void *arg)
 {
     struct detach_sync *s = arg;
+    if (s->abandoned) {
+        free(s);
+        return;
+    }
     s->done = true;
     if (err != NULL)
         s->err = *err;
@@ -1597,21 +1602,30 @@ int debugger_detach(struct debugger *d, struct ib_error *err)
     struct loop *lp = d->lp;
     bool own = d->own_loop;
     d->own_loop = false; /* freed below, after the last callback */
-    struct detach_sync s = {0};
-    debugger_detach_start(d, detach_sync_done, &s);
+    /* On the heap: when the wait below gives up on a loop that is not
+     * ours, the detach goes on and its callback comes later. */
+    struct detach_sync *s = xcalloc(1, sizeof *s);
+    debugger_detach_start(d, detach_sync_done, s);
     int64_t end = ib_now_ms() + 20000;
-    while (!s.done && ib_now_ms() < end)
+    while (!s->done && ib_now_ms() < end)
         loop_run_once(lp, 100);
     if (own)
-        loop_free(lp);
-    if (!s.done)
+        loop_free(lp); /* no callback can come any more */
+    if (!s->done) {
+        if (own)
+            free(s);
+        else
+            s->abandoned = true;
         return ib_err(err, IB_ETIMEOUT, "detaching did not finish within 20 s");
-    if (s.err.msg[0] != '\0') {
-        if (err != NULL)
-            *err = s.err;
-        return -1;
     }
-    return 0;
+    int rc = 0;
+    if (s->err.msg[0] != '\0') {
+        if (err != NULL)
+            *err = s->err;
+        rc = -1;
+    }
+    free(s);
+    return rc;
 }
 
 void debugger_close(struct debugger *d)

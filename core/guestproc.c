@@ -1462,6 +1462,8 @@ static int sync_run(const char *qga_sock, int timeout_ms, bool *done,
     int64_t end = ib_now_ms() + timeout_ms + 2000;
     while (!*done && ib_now_ms() < end)
         loop_run_once(lp, 100);
+    if (!*done)
+        guestproc_cancel(g, 0); /* its ops point at the caller's stack */
     qga_close(g);
     loop_free(lp);
     if (!*done)
