@@ -4,8 +4,9 @@
  * exec_target, kill, pid and debug), all through core/guestproc and
  * core/debugger.
  *
- * What the guest chose (process names, command lines, paths) is shown
- * with control characters replaced, so a process cannot drive the user's
+ * What the guest chose (process names, command lines, paths) and symbol
+ * names from the device's ELF files are shown with control characters
+ * escaped (core/safetext), so a process cannot drive the user's
  * terminal through a listing; JSON output carries it escaped, as valid
  * UTF-8. `instance exec` is the exception: its output is the user's own
  * command's and goes out raw, byte for byte (like ssh or docker exec), so
@@ -23,6 +24,7 @@
 #include "core/debugger.h"
 #include "core/guestproc.h"
 #include "core/instance.h"
+#include "core/safetext.h"
 #include "core/util.h"
 
 #define AGENT_TIMEOUT_MS 10000
@@ -30,53 +32,10 @@
 
 /* ---- output helpers ---- */
 
-/* Length of a valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    uint32_t min, cp;
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xe0) == 0xc0)
-        len = 2, min = 0x80, cp = s[0] & 0x1f;
-    else if ((s[0] & 0xf0) == 0xe0)
-        len = 3, min = 0x800, cp = s[0] & 0x0f;
-    else if ((s[0] & 0xf8) == 0xf0)
-        len = 4, min = 0x10000, cp = s[0] & 0x07;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-/* For a terminal: valid UTF-8 kept, control bytes and invalid bytes '?'. */
+/* For a terminal: valid printable UTF-8 kept, every other byte as \xHH. */
 static char *display(const char *s)
 {
-    size_t n = strlen(s);
-    char *out = xmalloc(n + 1), *w = out;
-    for (size_t i = 0; i < n;) {
-        const unsigned char *p = (const unsigned char *)s + i;
-        size_t l = utf8_len(p, n - i);
-        if (l == 0 || (l == 1 && (p[0] < 0x20 || p[0] == 0x7f)) ||
-            (l == 2 && p[0] == 0xc2 && p[1] < 0xa0)) { /* C1 controls */
-            *w++ = '?';
-            i += l ? l : 1;
-            continue;
-        }
-        memcpy(w, p, l);
-        w += l;
-        i += l;
-    }
-    *w = '\0';
-    return out;
+    return safetext_str(s);
 }
 
 /* A JSON string from guest bytes: invalid UTF-8 becomes U+FFFD. */
@@ -84,7 +43,7 @@ static json_t *json_bytes(const char *s, size_t n)
 {
     char *buf = xmalloc(n * 3 + 1), *w = buf;
     for (size_t i = 0; i < n;) {
-        size_t l = utf8_len((const unsigned char *)s + i, n - i);
+        size_t l = safetext_utf8_len((const unsigned char *)s + i, n - i);
         if (l == 0 || (l == 1 && s[i] == '\0')) {
             memcpy(w, "\xef\xbf\xbd", 3);
             w += 3;
@@ -515,24 +474,30 @@ static json_t *stop_json(const struct debugger_stop *s)
     return o;
 }
 
+/* s->where holds a symbol name from the device's (untrusted) ELF files. */
 static void print_stop(const char *what, const struct debugger_stop *s)
 {
+    char *where = display(s->where);
     if (s->reason == DEBUGGER_STOP_EXITED || s->reason == DEBUGGER_STOP_KILLED)
-        printf("%s: %s\n", what, s->where);
+        printf("%s: %s\n", what, where);
     else if (s->have_pc)
         printf("%s: %s (signal %d) at 0x%08" PRIx64 " %s\n", what, reason_name(s->reason),
-               s->signal, s->pc, s->where);
+               s->signal, s->pc, where);
     else
         printf("%s: %s (signal %d)\n", what, reason_name(s->reason), s->signal);
+    free(where);
 }
 
-/* "name+0x10" when a symbol covers addr. */
+/* "name+0x10" when a symbol covers addr, escaped for the terminal. */
 static bool sym_name(struct debugger *d, uint64_t addr, char *buf, size_t cap)
 {
     struct symbol s;
     if (!symbols_at(debugger_symbols(d), addr, &s, NULL))
         return false;
     symbols_format(debugger_symbols(d), addr, buf, cap);
+    char *safe = display(buf);
+    snprintf(buf, cap, "%s", safe);
+    free(safe);
     return true;
 }
 
@@ -567,8 +532,11 @@ static int debug_session(struct cli_ctx *ctx, struct debugger *d, const struct d
     if (debugger_last_stop(d, &stop)) {
         if (out)
             json_object_set_new(out, "attach_stop", stop_json(&stop));
-        else if (stop.have_pc)
-            printf("stopped at 0x%08" PRIx64 " %s\n", stop.pc, stop.where);
+        else if (stop.have_pc) {
+            char *where = display(stop.where);
+            printf("stopped at 0x%08" PRIx64 " %s\n", stop.pc, where);
+            free(where);
+        }
     }
     if (a->brk) {
         struct debugger_bp bp;
@@ -578,9 +546,12 @@ static int debug_session(struct cli_ctx *ctx, struct debugger *d, const struct d
             json_object_set_new(out, "breakpoint",
                                 json_pack("{s:I, s:o, s:b}", "addr", (json_int_t)bp.addr, "where",
                                           json_text(bp.where), "thumb", bp.thumb));
-        else
-            printf("breakpoint at 0x%08" PRIx64 " %s (%s)\n", bp.addr, bp.where,
+        else {
+            char *where = display(bp.where);
+            printf("breakpoint at 0x%08" PRIx64 " %s (%s)\n", bp.addr, where,
                    bp.thumb ? "thumb" : "arm");
+            free(where);
+        }
     }
     if (a->brk || a->wait) {
         if (!out) {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/safetext.h"
 #include "core/util.h"
 #include "tui/tui.h"
 
@@ -113,8 +114,13 @@ int main(int argc, char **argv)
     int status = cmd->run(&ctx, cmd, argc - 3, argv + 3);
     if (status < 0) /* a command returned ib_err()'s -1: the status is in err */
         status = ctx.err.status ? ctx.err.status : IB_EFAIL;
-    if (status != 0 && ctx.err.msg[0])
-        fprintf(stderr, "iotbench: %s\n", ctx.err.msg);
+    if (status != 0 && ctx.err.msg[0]) {
+        /* The last line of defence: a message may quote guest bytes that
+         * were not escaped where they were captured. */
+        char *msg = safetext_str(ctx.err.msg);
+        fprintf(stderr, "iotbench: %s\n", msg);
+        free(msg);
+    }
     if (ctx.store_open)
         store_close(&ctx.store);
     return status;

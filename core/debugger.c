@@ -31,6 +31,7 @@
 #include "core/ports.h"
 #include "core/qga.h"
 #include "core/qmp.h"
+#include "core/safetext.h"
 #include "core/util.h"
 
 #define PROBE_RETRY_MS 40
@@ -67,6 +68,11 @@ struct debugger {
     bool running, stepping, stop_pending;
     bool interrupting; /* an interrupt was sent and its stop not seen yet */
     struct debugger_stop pending;
+    /* A breakpoint taken out for a step that did not end (the step went
+     * into a blocking system call): it goes back in at the next stop. */
+    bool have_bp_out;
+    uint64_t bp_out_addr;
+    int bp_out_kind;
 };
 
 static int janitors; /* background clean-ups still running (blocking callers wait) */
@@ -458,8 +464,10 @@ static void on_server_status(struct qga *g, const struct qga_result *res, void *
              line = strtok_r(NULL, "\r\n", &save)) {
             if (strcmp(line, "Exiting") == 0 || strlen(why) > 300)
                 continue;
-            snprintf(why + strlen(why), sizeof why - strlen(why), "%s%.200s", why[0] ? "; " : "",
-                     line);
+            char *safe = safetext_escape(line, strnlen(line, 200)); /* gdbserver echoes argv */
+            snprintf(why + strlen(why), sizeof why - strlen(why), "%s%s", why[0] ? "; " : "",
+                     safe);
+            free(safe);
         }
         (void)len;
         a->d->server_pid = 0; /* nothing to kill */
@@ -1027,7 +1035,10 @@ int debugger_unbreak(struct debugger *d, const char *where, struct ib_error *err
     for (size_t i = 0; i < d->n_bps; i++) {
         if (d->bps[i].addr != addr)
             continue;
-        if (rsp_clear_breakpoint_sync(d->r, addr, bp_kind(d, &d->bps[i]), d->op_timeout, err) < 0)
+        if (d->have_bp_out && d->bp_out_addr == addr)
+            d->have_bp_out = false; /* not in memory: nothing to take out */
+        else if (rsp_clear_breakpoint_sync(d->r, addr, bp_kind(d, &d->bps[i]), d->op_timeout,
+                                           err) < 0)
             return -1;
         memmove(&d->bps[i], &d->bps[i + 1], (d->n_bps - i - 1) * sizeof *d->bps);
         d->n_bps--;
@@ -1070,7 +1081,7 @@ static const struct debugger_bp *bp_at_pc(struct debugger *d)
 static int step_once(struct debugger *d, struct ib_error *err)
 {
     const struct debugger_bp *bp = bp_at_pc(d);
-    struct debugger_bp saved;
+    struct debugger_bp saved = {0};
     int kind = 0;
     if (bp != NULL) {
         saved = *bp;
@@ -1084,6 +1095,19 @@ static int step_once(struct debugger *d, struct ib_error *err)
     d->stepping = true;
     int rc = rsp_step_sync(d->r, d->op_timeout, NULL, err);
     d->stepping = false;
+    if (rc < 0 && rsp_running(d->r)) {
+        /* The step went into a system call that blocks (accept, read): the
+         * process runs until it returns. Say so, so that wait, interrupt
+         * and detach deal with a running process; the breakpoint cannot
+         * go back in before the next stop. */
+        d->running = true;
+        if (bp != NULL) {
+            d->have_bp_out = true;
+            d->bp_out_addr = saved.addr;
+            d->bp_out_kind = kind;
+        }
+        return -1;
+    }
     if (bp != NULL && !rsp_failed(d->r, NULL) && d->pending.reason != DEBUGGER_STOP_EXITED &&
         d->pending.reason != DEBUGGER_STOP_KILLED) {
         struct ib_error e2;
@@ -1129,6 +1153,7 @@ int debugger_cont(struct debugger *d, struct ib_error *err)
  * process itself gets SIGINT through the agent: gdbserver reports it, and
  * continuing or detaching does not deliver it. */
 #define INTERRUPT_GRACE_MS 100
+#define DETACH_GRACE_MS 500
 
 static int wait_interrupted(struct debugger *d, int timeout_ms, struct ib_error *err)
 {
@@ -1150,6 +1175,20 @@ static int wait_interrupted(struct debugger *d, int timeout_ms, struct ib_error 
     return 0;
 }
 
+/* The breakpoint a step that timed out took out, back in now that the
+ * process stopped (unless it is gone). */
+static int bp_put_back(struct debugger *d, struct ib_error *err)
+{
+    if (!d->have_bp_out || d->running || rsp_failed(d->r, NULL) ||
+        d->pending.reason == DEBUGGER_STOP_EXITED || d->pending.reason == DEBUGGER_STOP_KILLED)
+        return 0;
+    d->have_bp_out = false;
+    if (rsp_set_breakpoint_sync(d->r, d->bp_out_addr, d->bp_out_kind, d->op_timeout, err) < 0)
+        return ib_err_prefix(err, "putting the breakpoint at 0x%08llx back: ",
+                             (unsigned long long)d->bp_out_addr);
+    return 0;
+}
+
 int debugger_wait(struct debugger *d, int timeout_ms, struct debugger_stop *stop,
                   struct ib_error *err)
 {
@@ -1167,7 +1206,7 @@ int debugger_wait(struct debugger *d, int timeout_ms, struct debugger_stop *stop
     d->interrupting = false;
     if (stop != NULL)
         *stop = d->pending;
-    return 0;
+    return bp_put_back(d, err);
 }
 
 int debugger_step(struct debugger *d, struct debugger_stop *stop, struct ib_error *err)
@@ -1244,6 +1283,7 @@ struct detach_op {
     long timer;
     int step;
     bool lost, qemu_gone; /* the connection was gone; so was QEMU */
+    bool sigint_sent;     /* the interrupt's fallback (see wait_interrupted) */
 };
 
 static void detach_next(struct detach_op *op);
@@ -1254,11 +1294,46 @@ static void detach_keep_err(struct detach_op *op, const struct ib_error *e)
         op->err = *e;
 }
 
+static void on_detach_sigint(const struct ib_error *err, void *arg);
+
+/* No stop after gdbserver's interrupt: the process leads no process group
+ * (see wait_interrupted), so it gets SIGINT through the agent once. Without
+ * a stop, the breakpoints could not be taken out nor D be sent. */
 static void on_detach_stopped(struct rsp *r, const struct rsp_stop *stop,
                               const struct ib_error *err, void *arg)
 {
-    (void)r, (void)stop, (void)err;
-    detach_next(arg);
+    (void)stop;
+    struct detach_op *op = arg;
+    struct debugger *d = op->d;
+    if (err == NULL || !rsp_running(r) || op->sigint_sent || d->system || d->pid <= 0 ||
+        d->qga_sock == NULL) {
+        detach_next(op);
+        return;
+    }
+    op->sigint_sent = true;
+    struct ib_error e = {0};
+    struct qga_opts qo = {.lock_timeout_ms = 500};
+    op->qga = qga_open_opts(d->lp, d->qga_sock, &qo, &e);
+    if (op->qga == NULL) {
+        ib_err_prefix(&e, "interrupting process %d: ", d->pid);
+        detach_keep_err(op, &e);
+        detach_next(op);
+        return;
+    }
+    guestproc_kill(op->qga, d->pid, SIGINT, 3000, on_detach_sigint, op);
+}
+
+static void on_detach_sigint(const struct ib_error *err, void *arg)
+{
+    struct detach_op *op = arg;
+    if (err != NULL) {
+        struct ib_error e = *err;
+        ib_err_prefix(&e, "interrupting process %d: ", op->d->pid);
+        detach_keep_err(op, &e);
+        detach_next(op);
+        return;
+    }
+    rsp_wait_stop(op->d->r, 3000, on_detach_stopped, op);
 }
 
 static void on_bp_cleared(struct rsp *r, const struct ib_error *err, void *arg)
@@ -1409,19 +1484,28 @@ static void detach_next(struct detach_op *op)
         if (step == 0) {
             if (d->running && !rsp_failed(d->r, NULL)) {
                 rsp_interrupt(d->r);
-                rsp_wait_stop(d->r, 2000, on_detach_stopped, op);
+                /* Longer than wait_interrupted's grace: a SIGINT sent while
+                 * the interrupt's stop is on its way would stay pending and
+                 * reach the process after D. */
+                rsp_wait_stop(d->r, d->system ? 2000 : DETACH_GRACE_MS, on_detach_stopped, op);
                 return;
             }
         } else if (step == 1) {
             d->running = false;
-            if (d->n_bps > 0 && !rsp_failed(d->r, NULL) && !rsp_running(d->r)) {
-                op->bps_left = d->n_bps;
+            /* One taken out for a step that did not end is not in memory. */
+            size_t in_memory = d->n_bps - (d->have_bp_out ? 1 : 0);
+            if (in_memory > 0 && !rsp_failed(d->r, NULL) && !rsp_running(d->r)) {
+                op->bps_left = in_memory;
                 for (size_t i = 0; i < d->n_bps; i++)
-                    rsp_clear_breakpoint(d->r, d->bps[i].addr, bp_kind(d, &d->bps[i]),
-                                         d->op_timeout, on_bp_cleared, op);
+                    if (!d->have_bp_out || d->bps[i].addr != d->bp_out_addr)
+                        rsp_clear_breakpoint(d->r, d->bps[i].addr, bp_kind(d, &d->bps[i]),
+                                             d->op_timeout, on_bp_cleared, op);
                 d->n_bps = 0;
+                d->have_bp_out = false;
                 return;
             }
+            d->n_bps = 0;
+            d->have_bp_out = false;
         } else if (step == 2) {
             d->running = false;
             if (!rsp_failed(d->r, &e)) {
@@ -1453,7 +1537,7 @@ static void detach_next(struct detach_op *op)
             qmp_close(op->qmp);
             op->qmp = NULL;
             bool fate = op->lost && !d->system && !op->qemu_gone;
-            if (!d->system && !op->qemu_gone && (fate || d->server_pid > 0) &&
+            if (op->qga == NULL && !d->system && !op->qemu_gone && (fate || d->server_pid > 0) &&
                 d->qga_sock != NULL) {
                 struct qga_opts qo = {.lock_timeout_ms = 500};
                 op->qga = qga_open_opts(d->lp, d->qga_sock, &qo, &e);
@@ -1495,12 +1579,17 @@ void debugger_detach_start(struct debugger *d, debugger_done_fn cb, void *arg)
 
 struct detach_sync {
     bool done;
+    bool abandoned; /* the caller gave up waiting: the callback frees it */
     struct ib_error err;
 };
 
 static void detach_sync_done(const struct ib_error *err, void *arg)
 {
     struct detach_sync *s = arg;
+    if (s->abandoned) {
+        free(s);
+        return;
+    }
     s->done = true;
     if (err != NULL)
         s->err = *err;
@@ -1513,21 +1602,30 @@ int debugger_detach(struct debugger *d, struct ib_error *err)
     struct loop *lp = d->lp;
     bool own = d->own_loop;
     d->own_loop = false; /* freed below, after the last callback */
-    struct detach_sync s = {0};
-    debugger_detach_start(d, detach_sync_done, &s);
+    /* On the heap: when the wait below gives up on a loop that is not
+     * ours, the detach goes on and its callback comes later. */
+    struct detach_sync *s = xcalloc(1, sizeof *s);
+    debugger_detach_start(d, detach_sync_done, s);
     int64_t end = ib_now_ms() + 20000;
-    while (!s.done && ib_now_ms() < end)
+    while (!s->done && ib_now_ms() < end)
         loop_run_once(lp, 100);
     if (own)
-        loop_free(lp);
-    if (!s.done)
+        loop_free(lp); /* no callback can come any more */
+    if (!s->done) {
+        if (own)
+            free(s);
+        else
+            s->abandoned = true;
         return ib_err(err, IB_ETIMEOUT, "detaching did not finish within 20 s");
-    if (s.err.msg[0] != '\0') {
-        if (err != NULL)
-            *err = s.err;
-        return -1;
     }
-    return 0;
+    int rc = 0;
+    if (s->err.msg[0] != '\0') {
+        if (err != NULL)
+            *err = s->err;
+        rc = -1;
+    }
+    free(s);
+    return rc;
 }
 
 void debugger_close(struct debugger *d)

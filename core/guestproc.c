@@ -18,6 +18,7 @@
 #include <strings.h>
 
 #include "core/loop.h"
+#include "core/safetext.h"
 #include "core/util.h"
 
 #define USER_HZ 100.0 /* fixed at 100 on ARM Linux */
@@ -25,18 +26,24 @@
 #define MAX_ARGS 4096
 #define MAX_CMDLINE (64u << 10)
 #define STAT_MARK "--stat--"
+#define EXE_MARK "--exe--"
 
 /* ---- listing script ---- */
 
 /* grep -z prints each NUL-terminated piece of each file as "FILE:piece\0":
  * a stat file is one piece, a cmdline one piece per argument. The file
- * name in front always comes from our glob, so content cannot fake it. */
+ * name in front always comes from our glob, so content cannot fake it.
+ * The exe links come last, as `ls -ln` lines: one process for all of them
+ * (a readlink each costs ~15 ms under TCG); see parse_exe_section for why
+ * a path with a newline cannot speak for another process. */
 static const char LIST_SCRIPT[] =
     "cd /proc || exit 3\n"
     "if [ \"$1\" = p ]; then set -- /etc/passwd /target/etc/passwd; else set --; fi\n"
     "grep -H -s -z '' uptime \"$@\" [0-9]*/stat [0-9]*/cmdline\n"
     "printf '%s\\0' " STAT_MARK "\n"
-    "exec stat -L -c '%n %u %d %i' / /target [0-9]* [0-9]*/root 2>/dev/null\n";
+    "stat -L -c '%n %u %d %i' / /target [0-9]* [0-9]*/root 2>/dev/null\n"
+    "printf '%s\\0' " EXE_MARK "\n"
+    "exec ls -ln [0-9]*/exe 2>/dev/null\n";
 
 /* ---- small parsing helpers ---- */
 
@@ -198,8 +205,10 @@ static void proc_clear(struct guestproc *p)
         free(p->argv[i]);
     free(p->argv);
     free(p->cmdline);
+    free(p->exe);
     p->argv = NULL;
     p->cmdline = NULL;
+    p->exe = NULL;
     p->argc = 0;
 }
 
@@ -423,6 +432,45 @@ static void parse_stat_section(const char *p, const char *end, struct guestproc_
     }
 }
 
+/* `ls -ln` lines, "lrwxrwxrwx 1 0 0 0 Nov 26 18:16 161/exe -> /usr/bin/demod",
+ * or without " -> PATH" when the link cannot be read (kernel threads,
+ * zombies). The name is our glob's and nothing before it can hold "/exe",
+ * so the first " PID/exe" of a line is the real one. A path may hold a
+ * newline and so forge a line for another pid: that pid then has two
+ * lines, and both are disbelieved (the process is found by argv[0] or
+ * comm instead). */
+static void parse_exe_section(const char *p, const char *end, struct guestproc_snapshot *s)
+{
+    static const char tail[] = "/exe";
+    unsigned char *lines = xcalloc(s->n + 1, 1);
+    const char *line;
+    size_t ll;
+    while (next_line(&p, end, &line, &ll)) {
+        const char *a = memmem(line, ll, tail, sizeof tail - 1);
+        if (a == NULL)
+            continue;
+        const char *num = a, *after = a + sizeof tail - 1, *le = line + ll;
+        while (num > line && num[-1] >= '0' && num[-1] <= '9')
+            num--;
+        int pid;
+        struct guestproc *g;
+        if (num == line || num[-1] != ' ' || !parse_pid(num, (size_t)(a - num), &pid) ||
+            (g = snap_find(s, pid)) == NULL)
+            continue;
+        size_t i = (size_t)(g - s->procs);
+        if (lines[i] < 2)
+            lines[i]++;
+        size_t rest = (size_t)(le - after);
+        if (lines[i] > 1 || rest < 5 || memcmp(after, " -> /", 5) != 0 || rest - 4 > 4096) {
+            free(g->exe);
+            g->exe = NULL;
+            continue;
+        }
+        g->exe = xstrndup(after + 4, rest - 4);
+    }
+    free(lines);
+}
+
 int guestproc_parse_list(const char *out, size_t len, struct guestproc_users *users,
                          struct guestproc_snapshot *snap, struct ib_error *err)
 {
@@ -506,15 +554,23 @@ int guestproc_parse_list(const char *out, size_t len, struct guestproc_users *us
         p = nul + 1;
         const char *colon = memchr(rec, ':', rlen);
         int pid;
-        if (colon == NULL || !record_pid(rec, (size_t)(colon - rec), "cmdline", &pid))
+        if (colon == NULL)
             continue;
-        struct guestproc *g = snap_find(snap, pid);
-        if (g != NULL)
-            proc_add_arg(g, colon + 1, rlen - (size_t)(colon - rec) - 1, &bytes[g - snap->procs]);
+        size_t nlen = (size_t)(colon - rec), vlen = rlen - nlen - 1;
+        struct guestproc *g;
+        if (record_pid(rec, nlen, "cmdline", &pid) && (g = snap_find(snap, pid)) != NULL)
+            proc_add_arg(g, colon + 1, vlen, &bytes[g - snap->procs]);
     }
     free(bytes);
-    if (stat_part != NULL)
-        parse_stat_section(stat_part, end, snap);
+    if (stat_part != NULL) {
+        /* Nothing in stat's output (names from our glob, numbers) holds
+         * the mark, so its first occurrence ends the stat section. */
+        const char *exe_part = memmem(stat_part, (size_t)(end - stat_part), EXE_MARK,
+                                      sizeof EXE_MARK); /* with its NUL */
+        parse_stat_section(stat_part, exe_part ? exe_part : end, snap);
+        if (exe_part != NULL)
+            parse_exe_section(exe_part + sizeof EXE_MARK, end, snap);
+    }
     for (size_t i = 0; i < snap->n; i++)
         proc_finish(&snap->procs[i], users);
     guestproc_snapshot_cpu(snap, NULL);
@@ -528,6 +584,12 @@ static bool proc_matches(const struct guestproc *p, const char *what)
     if (what[0] == '/') {
         if (p->argc > 0 && strcmp(p->argv[0], what) == 0)
             return true;
+        if (p->exe != NULL) {
+            size_t tl = strlen(GUESTPROC_TARGET_ROOT);
+            bool in_target = strncmp(p->exe, GUESTPROC_TARGET_ROOT, tl) == 0;
+            return strcmp(p->exe, what) == 0 ||
+                   (p->where == GUESTPROC_DEVICE && in_target && strcmp(p->exe + tl, what) == 0);
+        }
         /* comm is the executable's base name, cut to 15 bytes. */
         const char *base = ib_path_base(what);
         return !p->kthread && p->argc == 0 && strncmp(p->comm, base, 15) == 0 &&
@@ -858,9 +920,13 @@ static void lister_remember(struct guestproc_lister *ls, const struct guestproc_
 static int lister_take(struct guestproc_lister *ls, const struct qga_exec_result *r,
                        struct guestproc_snapshot *snap, struct ib_error *err)
 {
-    if (r->out_len == 0 && r->exit_code != 0)
-        return ib_err(err, IB_EFAIL, "listing the guest's processes failed (exit %d): %.200s",
-                      r->exit_code, r->err ? r->err : "");
+    if (r->out_len == 0 && r->exit_code != 0) {
+        char *why = safetext_escape(r->err ? r->err : "", r->err ? strnlen(r->err, 200) : 0);
+        ib_err(err, IB_EFAIL, "listing the guest's processes failed (exit %d): %s", r->exit_code,
+               why);
+        free(why);
+        return -1;
+    }
     if (guestproc_parse_list(r->out, r->out_len, ls->users, snap, err) < 0)
         return -1;
     /* Leave our own script out of the list. */
@@ -1432,6 +1498,8 @@ static int sync_run(const char *qga_sock, int timeout_ms, bool *done,
     int64_t end = ib_now_ms() + timeout_ms + 2000;
     while (!*done && ib_now_ms() < end)
         loop_run_once(lp, 100);
+    if (!*done)
+        guestproc_cancel(g, 0); /* its ops point at the caller's stack */
     qga_close(g);
     loop_free(lp);
     if (!*done)
@@ -1514,10 +1582,12 @@ static void on_kill_done(struct qga *g, struct qga_exec_result *r, const struct 
     if (err == NULL && r->exit_code != 0) {
         char *msg = r->err ? r->err : "";
         msg[strcspn(msg, "\n")] = '\0';
+        char *safe = safetext_escape(msg, strnlen(msg, 300));
         ib_err(&e, strstr(msg, "No such process") ? IB_ENOTFOUND : IB_EFAIL,
-               "cannot send SIG%s to process %d: %.300s",
+               "cannot send SIG%s to process %d: %s",
                guestproc_signal_name(op->sig) ? guestproc_signal_name(op->sig) : "?", op->pid,
-               msg[0] ? msg : "kill failed");
+               msg[0] ? safe : "kill failed");
+        free(safe);
         err = &e;
     }
     op->cb(err, op->arg);

@@ -69,6 +69,8 @@ struct guestproc {
     char **argv;   /* the command line's arguments (raw bytes) */
     size_t argc;
     char *cmdline; /* argv joined with spaces; "[comm]" when empty */
+    char *exe;     /* /proc/PID/exe as the host system sees it (a device's
+                    * "/target/usr/bin/demod"); NULL when unreadable */
     bool kthread;
     enum guestproc_where where;
     int threads, nice;
@@ -132,8 +134,9 @@ void guestproc_users_free(struct guestproc_users *u);
 const char *guestproc_users_name(const struct guestproc_users *u, bool device, uint32_t uid);
 
 /* Pids whose name matches what: an absolute path matches argv[0] or the
- * executable's path; a plain name matches comm or the base name of
- * argv[0]. Kernel threads only match by comm. Returns the count (all of
+ * executable's path (/proc/PID/exe; for a device process also as the
+ * device sees it, without /target); a plain name matches comm or the base
+ * name of argv[0]. Kernel threads only match by comm. Returns the count (all of
  * them, even beyond cap). */
 size_t guestproc_find(const struct guestproc_snapshot *s, const char *what, int *pids, size_t cap);
 /* Exactly one match, else an error naming what was found. */

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/safetext.h"
 #include "core/util.h"
 
 enum { READ_CHUNK = 65536 };
@@ -153,12 +154,20 @@ json_t *jsonl_parse_object(const char *line, size_t len, struct ib_error *err)
     if (doc == NULL && json_error_code(&je) == json_error_numeric_overflow)
         doc = json_loadb(line, len, JSON_DECODE_INT_AS_REAL, &je);
     if (doc == NULL) {
-        ib_err(err, IB_EFAIL, "invalid JSON (%s at byte %d): %.80s", je.text, je.position, line);
+        /* Both the line and jansson's text (which quotes the bad token)
+         * are the peer's bytes. */
+        char *safe = safetext_escape(line, strnlen(line, len < 80 ? len : 80));
+        char *why = safetext_str(je.text);
+        ib_err(err, IB_EFAIL, "invalid JSON (%s at byte %d): %s", why, je.position, safe);
+        free(why);
+        free(safe);
         return NULL;
     }
     if (!json_is_object(doc)) {
         json_decref(doc);
-        ib_err(err, IB_EFAIL, "a JSON document that is not an object: %.80s", line);
+        char *safe = safetext_escape(line, strnlen(line, len < 80 ? len : 80));
+        ib_err(err, IB_EFAIL, "a JSON document that is not an object: %s", safe);
+        free(safe);
         return NULL;
     }
     return doc;

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "core/jsonl.h"
+#include "core/safetext.h"
 #include "core/unixsock.h"
 #include "core/util.h"
 
@@ -345,7 +346,9 @@ static void complete_reply(struct qga *g, struct qga_req *r, json_t *doc)
         const char *cls = json_string_value(json_object_get(error, "class"));
         const char *desc = json_string_value(json_object_get(error, "desc"));
         res.error_class = cls ? cls : "GenericError";
-        ib_err(&res.err, IB_EFAIL, "guest agent: %s", desc ? desc : "command failed");
+        char *safe = safetext_str(desc ? desc : "command failed");
+        ib_err(&res.err, IB_EFAIL, "guest agent: %s", safe);
+        free(safe);
     }
     finish(g, r, &res);
 }
@@ -397,8 +400,11 @@ static void on_ready_line(struct qga *g, const char *line, size_t len)
     json_decref(doc);
     if (r != NULL) {
         struct qga_result res = {0};
-        if (err.msg[0] == '\0')
-            ib_err(&err, IB_EFAIL, "an unexpected reply: %.80s", line);
+        if (err.msg[0] == '\0') {
+            char *safe = safetext_escape(line, strnlen(line, 80));
+            ib_err(&err, IB_EFAIL, "an unexpected reply: %s", safe);
+            free(safe);
+        }
         ib_err(&res.err, IB_EFAIL, "guest agent sent %s", err.msg);
         finish(g, r, &res);
     }
@@ -510,7 +516,7 @@ static struct qga *qga_new(struct loop *lp, const char *name, const struct qga_o
     if (g->o.lock_timeout_ms == 0)
         g->o.lock_timeout_ms = 1000;
     if (g->o.max_line == 0)
-        g->o.max_line = 32u << 20;
+        g->o.max_line = 48u << 20; /* guest-exec-status: two 16 MiB streams in base64 */
     g->next_id = 1;
     g->state = QGA_LOCKING;
     return g;
@@ -639,6 +645,17 @@ static bool b64_symbol(unsigned char c)
            c == '+' || c == '/';
 }
 
+static int b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : 63;
+}
+
 /* EVP_DecodeBlock skips surrounding whitespace and returns padding as zero
  * bytes; validate first so that only canonical text gets through. */
 static int b64_check(const char *text, size_t len, size_t *pad, struct ib_error *err)
@@ -656,6 +673,11 @@ static int b64_check(const char *text, size_t len, size_t *pad, struct ib_error 
             return ib_err(err, IB_EFAIL, "invalid base64 at offset %zu (byte 0x%02x)", i, c);
         }
     }
+    /* The bits of the last symbol beyond the data must be zero: "QR==" is
+     * not the encoding of "A" (that is "QQ=="), so it is refused. */
+    if (*pad > 0 && (b64_value((unsigned char)text[len - 1 - *pad]) & (*pad == 1 ? 0x3 : 0xf)))
+        return ib_err(err, IB_EFAIL, "non-canonical base64 padding at offset %zu",
+                      len - 1 - *pad);
     return 0;
 }
 

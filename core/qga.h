@@ -72,7 +72,7 @@ typedef void (*qga_exec_fn)(struct qga *g, struct qga_exec_result *res,
 
 struct qga_opts {
     int lock_timeout_ms; /* wait for qga.lock at most this long (default 1000; <0: try once) */
-    size_t max_line;     /* default 32 MiB: a longer reply drops the connection */
+    size_t max_line;     /* default 48 MiB: a longer reply drops the connection */
 };
 
 struct qga *qga_open(struct loop *lp, const char *sock_path, struct ib_error *err);

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/safetext.h"
 #include "core/util.h"
 
 /* ======================= codec ======================= */
@@ -201,6 +202,23 @@ static bool hex2(const uint8_t *p, size_t len, int *val)
     return true;
 }
 
+/* An error that quotes (at most 40 bytes of) a stub's reply, escaped: the
+ * reply is the guest's and the message may reach a terminal. */
+static int reply_err(struct ib_error *err, const uint8_t *reply, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int reply_err(struct ib_error *err, const uint8_t *reply, size_t len, const char *fmt, ...)
+{
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    char *safe = safetext_escape((const char *)reply, len > 40 ? 40 : len);
+    ib_err(err, IB_EFAIL, "%s %s", what, safe);
+    free(safe);
+    return -1;
+}
+
 /* gdbserver writes W and X with "%x" once multiprocess is on ("X9;process:b3"):
  * one digit or two, then the end or ';'. Returns the digits, 0 if not so. */
 static size_t exit_digits(const uint8_t *pkt, size_t len, int *val)
@@ -333,7 +351,7 @@ int rsp_stop_parse(const uint8_t *pkt, size_t len, struct rsp_stop *out, struct 
     int v;
     size_t digits = exit_digits(pkt, len, &v);
     if (digits == 0 && (!rsp_is_stop_reply(pkt, len) || !hex2(pkt + 1, len - 1, &v)))
-        return ib_err(err, IB_EFAIL, "not a stop reply: %.40s", (const char *)pkt);
+        return reply_err(err, pkt, len, "not a stop reply:");
     if (digits == 0)
         digits = 2;
     out->kind = pkt[0] == 'W' ? RSP_STOP_EXITED : pkt[0] == 'X' ? RSP_STOP_TERMINATED
@@ -383,6 +401,7 @@ struct rsp_req {
     /* Builds the packet when it is sent: what the handshake learnt (packet
      * size, multiprocess, vCont) is known only then. */
     void (*prepare)(struct rsp_req *q);
+    char *refusal; /* never sent: answered with this error (see refuse) */
     struct rsp_req *next;
 };
 
@@ -420,6 +439,7 @@ struct rsp {
     uint8_t *doc;
     size_t doc_len;
     struct rsp_req *queue, *inflight, *waiters;
+    struct rsp_req *refused; /* answered with their refusal from the loop */
     long next_id;
     bool running, stop_unclaimed, have_stop;
     struct rsp_stop last_stop;
@@ -442,6 +462,7 @@ static void req_free(struct rsp_req *q, bool dropped)
     if (dropped && q->arg_free != NULL)
         q->arg_free(q->arg);
     free(q->pkt);
+    free(q->refusal);
     free(q);
 }
 
@@ -469,6 +490,7 @@ static void destroy(struct rsp *r)
     free_list(r, r->queue);
     free_list(r, r->inflight);
     free_list(r, r->waiters);
+    free_list(r, r->refused);
     if (r->connect_timer)
         loop_cancel(r->lp, r->connect_timer);
     if (r->fail_timer)
@@ -538,8 +560,8 @@ static void req_unlink(struct rsp *r, struct rsp_req *q)
     if (r->inflight == q) {
         r->inflight = NULL;
     } else {
-        struct rsp_req **lists[] = {&r->queue, &r->waiters};
-        for (size_t i = 0; i < 2; i++)
+        struct rsp_req **lists[] = {&r->queue, &r->waiters, &r->refused};
+        for (size_t i = 0; i < IB_ARRAY_LEN(lists); i++)
             for (struct rsp_req **pp = lists[i]; *pp; pp = &(*pp)->next)
                 if (*pp == q) {
                     *pp = q->next;
@@ -568,8 +590,8 @@ static void fail_all(struct loop *lp, void *arg)
     struct rsp *r = arg;
     r->fail_timer = 0;
     enter(r);
-    struct rsp_req **lists[] = {&r->inflight, &r->waiters, &r->queue};
-    for (size_t i = 0; i < 3 && !r->closing; i++)
+    struct rsp_req **lists[] = {&r->inflight, &r->waiters, &r->queue, &r->refused};
+    for (size_t i = 0; i < IB_ARRAY_LEN(lists) && !r->closing; i++)
         while (*lists[i] != NULL && !r->closing)
             req_finish(r, *lists[i], NULL, 0, &r->dead);
     leave(r);
@@ -749,7 +771,10 @@ static void on_req_timeout(struct loop *lp, void *arg)
     q->timer = 0;
     describe(q->pkt, q->len, what, sizeof what);
     enter(r);
-    if (q->deliver_last) {
+    if (q->refusal != NULL) {
+        ib_err(&err, IB_EINPUT, "%s", q->refusal);
+        req_finish(r, q, NULL, 0, &err);
+    } else if (q->deliver_last) {
         struct rsp_req *w = q;
         req_unlink(r, w);
         if (w->cb != NULL)
@@ -1340,8 +1365,7 @@ int rsp_reply_check(const uint8_t *reply, size_t len, const char *what, struct i
     if (len == 0)
         return ib_err(err, IB_EFAIL, "%s: not supported by the stub", what);
     if (reply[0] == 'E' && (len == 3 || (len > 1 && reply[1] == '.')))
-        return ib_err(err, IB_EFAIL, "%s: the stub answered %.*s", what, (int)(len > 40 ? 40 : len),
-                      (const char *)reply);
+        return reply_err(err, reply, len, "%s: the stub answered", what);
     return 0;
 }
 
@@ -1392,7 +1416,7 @@ static void on_done_reply(struct rsp *r, const uint8_t *reply, size_t len,
     struct ib_error e = {0};
     if (err == NULL && rsp_reply_check(reply, len, op->what, &e) == 0 &&
         !(len == 2 && memcmp(reply, "OK", 2) == 0))
-        ib_err(&e, IB_EFAIL, "%s: unexpected answer %.40s", op->what, (const char *)reply);
+        reply_err(&e, reply, len, "%s: unexpected answer", op->what);
     if (op->cb.done != NULL)
         op->cb.done(r, err ? err : e.msg[0] ? &e : NULL, op->arg);
     op_free(op);
@@ -1527,8 +1551,7 @@ static int mem_chunk_done(struct op *op, const uint8_t *reply, size_t len, struc
         return -1;
     if (op->write) {
         if (len != 2 || memcmp(reply, "OK", 2) != 0)
-            return ib_err(e, IB_EFAIL, "%s: unexpected answer %.40s", op->what,
-                          (const char *)reply);
+            return reply_err(e, reply, len, "%s: unexpected answer", op->what);
         op->pos += op->chunk;
         return 0;
     }
@@ -1600,9 +1623,38 @@ static struct op *mem_op(struct rsp *r, uint64_t addr, size_t len, int timeout_m
     return op;
 }
 
+/* A request that is never sent: its callback gets the refusal from the
+ * loop, like any answer (rsp_close and a lost connection see it too). */
+static long refuse(struct rsp *r, struct op *op, rsp_reply_fn cb, char *why)
+{
+    struct rsp_req *q = req_new(r, "", 0, 0, cb, op);
+    q->arg_free = op_free;
+    q->refusal = why;
+    q->next = r->refused;
+    r->refused = q;
+    return q->id;
+}
+
+/* Longer reads and writes are refused (the buffer is allocated at once). */
+#define MAX_MEM_LEN (64u << 20)
+
+static long mem_refuse(struct rsp *r, uint64_t addr, size_t len, bool write, struct op *op)
+{
+    op->write = write;
+    return refuse(r, op, on_mem_reply,
+                  xasprintf("%s %zu bytes at 0x%llx: more than the %u MiB one request may move",
+                            write ? "writing" : "reading", len, (unsigned long long)addr,
+                            MAX_MEM_LEN >> 20));
+}
+
 long rsp_read_memory(struct rsp *r, uint64_t addr, size_t len, int timeout_ms, rsp_data_fn cb,
                      void *arg)
 {
+    if (len > MAX_MEM_LEN) {
+        struct op *op = op_new(r, "reading memory", arg);
+        op->cb.data = cb;
+        return mem_refuse(r, addr, len, false, op);
+    }
     struct op *op = mem_op(r, addr, len, timeout_ms, false, arg);
     op->cb.data = cb;
     return mem_send(op); /* even for len 0: answers come from the loop */
@@ -1611,6 +1663,11 @@ long rsp_read_memory(struct rsp *r, uint64_t addr, size_t len, int timeout_ms, r
 long rsp_write_memory(struct rsp *r, uint64_t addr, const void *data, size_t len, int timeout_ms,
                       rsp_done_fn cb, void *arg)
 {
+    if (len > MAX_MEM_LEN) {
+        struct op *op = op_new(r, "writing memory", arg);
+        op->cb.done = cb;
+        return mem_refuse(r, addr, len, true, op);
+    }
     struct op *op = mem_op(r, addr, len, timeout_ms, true, arg);
     op->cb.done = cb;
     memcpy(op->buf, data, len);
@@ -1984,15 +2041,33 @@ struct sync {
     struct rsp_stop stop;
 };
 
+/* Silences every request whose callback would reach arg, directly or
+ * through its op: each still takes its answer off the wire (the stream
+ * stays in step), and nobody is told. */
+static void forget_arg(struct rsp *r, const void *arg)
+{
+    struct rsp_req *lists[] = {r->inflight, r->queue, r->waiters, r->refused};
+    for (size_t i = 0; i < IB_ARRAY_LEN(lists); i++)
+        for (struct rsp_req *q = lists[i]; q != NULL; q = q->next) {
+            if (q->arg == arg)
+                q->cb = NULL;
+            else if (q->arg_free == op_free && ((struct op *)q->arg)->arg == arg)
+                memset(&((struct op *)q->arg)->cb, 0, sizeof ((struct op *)q->arg)->cb);
+        }
+}
+
 /* Runs the loop until done; the requests' own timers end it, the margin
- * only guards a bug. */
+ * only guards a bug - and then the request, which points at the caller's
+ * stack, is forgotten before returning. */
 static int sync_run(struct rsp *r, struct sync *s, int timeout_ms, struct ib_error *err)
 {
     int64_t end = ib_now_ms() + (timeout_ms < 0 ? 0 : timeout_ms) + 1000;
     while (!s->done && (timeout_ms < 0 || ib_now_ms() < end))
         loop_run_once(r->lp, 50);
-    if (!s->done)
+    if (!s->done) {
+        forget_arg(r, s);
         ib_err(&s->err, IB_ETIMEOUT, "%s did not answer within %d ms", r->name, timeout_ms);
+    }
     if (s->err.msg[0] != '\0') {
         free(s->data);
         s->data = NULL;

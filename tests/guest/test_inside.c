@@ -464,6 +464,102 @@ TEST(debugger_breaks_on_handle_request_and_lets_go)
     store_close(&st);
 }
 
+/* demod restarted as init.sh starts it: with & from a non-interactive
+ * shell, so it leads no process group and gdbserver's interrupt (0x03)
+ * cannot reach it. Returns its pid, or -1. */
+static int demod_restart_plain(const struct instance_info *info)
+{
+    struct cmd_result r;
+    ib_run(&r, home(), "instance", "exec", NAME, "--target", "--", "/bin/sh", "-c",
+           "kill $(pidof demod) 2>/dev/null; sleep 1; "
+           "/usr/bin/demod </dev/null >/dev/null 2>&1 &", NULL);
+    cmd_result_free(&r);
+    if (!demod_answers(20000))
+        return -1;
+    return demod_pid(info);
+}
+
+/* The 4 bytes of process pid's memory at addr, read through /proc in the
+ * guest (gdbserver would hide its own breakpoints), as "%02x" pairs. */
+static char *proc_mem_hex(int pid, uint64_t addr)
+{
+    char *cmd = xasprintf("dd if=/proc/%d/mem bs=4 skip=%llu count=1 2>/dev/null | "
+                          "od -An -tx1 | tr -d ' \\n'",
+                          pid, (unsigned long long)(addr / 4));
+    int status = -1;
+    char *out = guest_sh(home(), NAME, cmd, &status);
+    free(cmd);
+    if (status != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+TEST(step_into_a_blocking_call_then_detach_while_running_a_plain_background_service)
+{
+    test_set_timeout(240);
+    CHECK(ensure_demod());
+    struct store st;
+    struct instance_info info;
+    open_instance(&st, &info);
+    int pid = demod_restart_plain(&info);
+    CHECK(pid > 0);
+    struct debugger *d = NULL;
+    struct ib_error err = {0};
+    struct debugger_opts o = {.op_timeout_ms = 2000};
+    CHECK_MSG(debugger_attach(&st, &info, pid, &o, &d, &err) == 0, "%s", err.msg);
+    struct symbol sym;
+    CHECK(symbols_lookup(debugger_symbols(d), "handle_request", &sym) == 0);
+    struct debugger_bp bp;
+    CHECK_MSG(debugger_break(d, "handle_request", &bp, &err) == 0, "%s", err.msg);
+    /* Attached while demod waits in accept(): a step re-enters the call
+     * and does not end. The session must know the process runs on. */
+    struct debugger_stop stop;
+    struct debugger_stop first;
+    CHECK(debugger_last_stop(d, &first));
+    fprintf(stdout, "  attached at 0x%08llx %s\n", (unsigned long long)first.pc, first.where);
+    CHECK_MSG(debugger_step(d, &stop, &err) < 0, "the step ended at %s", stop.where);
+    CHECK_INT(err.status, IB_ETIMEOUT);
+    CHECK(debugger_running(d));
+    /* ... so an interrupt stops it (through the agent's SIGINT here). */
+    CHECK(debugger_interrupt(d, &err) == 0);
+    CHECK_MSG(debugger_wait(d, 10000, &stop, &err) == 0, "%s", err.msg);
+    CHECK(!debugger_running(d));
+    /* The breakpoint is back: a request stops there. */
+    CHECK(debugger_cont(d, &err) == 0);
+    pid_t child = request_in_child(http_port());
+    CHECK_MSG(debugger_wait(d, 60000, &stop, &err) == 0, "%s", err.msg);
+    CHECK_INT(stop.reason, DEBUGGER_STOP_BREAKPOINT);
+    CHECK(stop.pc == sym.addr);
+    /* Detach while it runs, with the breakpoint set: the interrupt needs
+     * the fallback, then the breakpoint comes out and D is sent. */
+    CHECK(debugger_cont(d, &err) == 0);
+    CHECK(child_ok(child, 30000));
+    CHECK(debugger_running(d));
+    CHECK_MSG(debugger_detach(d, &err) == 0, "%s", err.msg);
+    CHECK(demod_answers(10000));
+    CHECK(demod_answers(10000)); /* a breakpoint left in would have killed it */
+    CHECK(demod_pid(&info) == pid);
+    uint8_t file[4];
+    char *elf = xasprintf("%s/devices/demo/rootfs/usr/bin/demod", home());
+    CHECK(elf_bytes(elf, (uint32_t)sym.addr, file, sizeof file));
+    free(elf);
+    char want[9];
+    snprintf(want, sizeof want, "%02x%02x%02x%02x", file[0], file[1], file[2], file[3]);
+    char *mem = proc_mem_hex(pid, sym.addr);
+    CHECK(mem != NULL);
+    CHECK_STR(mem, want);
+    free(mem);
+    struct cmd_result r;
+    ib_run(&r, home(), "instance", "exec", NAME, "--", "sh", "-c", "pidof gdbserver || echo none",
+           NULL);
+    CHECK_CONTAINS(r.out, "none");
+    cmd_result_free(&r);
+    instance_info_free(&info);
+    store_close(&st);
+}
+
 TEST(attach_failures_say_why_and_leave_nothing_behind)
 {
     struct store st;
@@ -627,6 +723,138 @@ TEST(c_api_ps_pid_exec)
     ib_exec_result_free(&res);
     CHECK(ib_instance_pid(in, "nonexistent", &err) < 0);
     CHECK_INT(err.status, IB_ENOTFOUND);
+    ib_instance_free(in);
+    ib_bench_close(b);
+}
+
+/* The rest of the C API, on the shared demo: exec on the host, kill, and
+ * a debugging session (registers, memory, step, interrupt, symbols), then
+ * the whole-system view. */
+TEST(c_api_exec_host_kill_and_debugger)
+{
+    test_set_timeout(240);
+    CHECK(ensure_demod());
+    struct ib_error err = {0};
+    ib_bench *b = ib_bench_open(home(), &err);
+    CHECK(b != NULL);
+    ib_instance *in = ib_instance_get(b, NAME, &err);
+    CHECK_MSG(in != NULL, "%s", err.msg);
+
+    /* exec_host runs in the host system (where /target is), not the device. */
+    const char *sh[] = {"sh", "-c", "test -d /target && echo host; cat >&2; exit 3", NULL};
+    struct ib_exec_opts eo = {.stdin_data = "in", .stdin_len = 2, .timeout_ms = 10000};
+    struct ib_exec_result res;
+    CHECK_MSG(ib_instance_exec_host(in, sh, &eo, &res, &err) == 0, "%s", err.msg);
+    CHECK_INT(res.exit_code, 3);
+    CHECK_STR(res.out, "host\n");
+    CHECK_STR(res.err, "in");
+    ib_exec_result_free(&res);
+
+    /* kill: a sleeper started for it is gone after SIGTERM. */
+    const char *start[] = {"sh", "-c", "sleep 300 </dev/null >/dev/null 2>&1 & echo $!", NULL};
+    CHECK(ib_instance_exec_host(in, start, NULL, &res, &err) == 0);
+    int sleeper = atoi(res.out);
+    ib_exec_result_free(&res);
+    CHECK(sleeper > 1);
+    CHECK_MSG(ib_instance_kill(in, sleeper, SIGTERM, &err) == 0, "%s", err.msg);
+    char spid[16];
+    snprintf(spid, sizeof spid, "%d", sleeper);
+    const char *probe[] = {"kill", "-0", spid, NULL};
+    bool gone = false;
+    for (int i = 0; i < 40 && !gone; i++) {
+        CHECK(ib_instance_exec_host(in, probe, NULL, &res, &err) == 0);
+        gone = res.exit_code != 0;
+        ib_exec_result_free(&res);
+        if (!gone)
+            ib_sleep_ms(100);
+    }
+    CHECK(gone);
+    CHECK(ib_instance_kill(in, sleeper, SIGTERM, &err) < 0);
+    CHECK_INT(err.status, IB_ENOTFOUND);
+
+    /* The listing knows demod's executable (/proc/PID/exe). */
+    int pid = ib_instance_pid(in, "demod", &err);
+    CHECK_MSG(pid > 0, "%s", err.msg);
+    struct store st;
+    struct instance_info info;
+    open_instance(&st, &info);
+    struct guestproc_snapshot snap;
+    CHECK(guestproc_list_sync(info.qga_sock, 10000, &snap, &err) == 0);
+    const struct guestproc *gp = guestproc_snapshot_get(&snap, pid);
+    CHECK(gp != NULL && gp->exe != NULL);
+    CHECK_STR(gp->exe, "/target/usr/bin/demod");
+    guestproc_snapshot_free(&snap);
+    instance_info_free(&info);
+    store_close(&st);
+
+    ib_debugger *d = ib_instance_debug(in, pid, &err);
+    CHECK_MSG(d != NULL, "%s", err.msg);
+    uint64_t addr = 0, bp = 0;
+    CHECK(ib_debugger_lookup(d, "handle_request", &addr, &err) == 0 && addr != 0);
+    CHECK(ib_debugger_lookup(d, "no_such_symbol", &bp, &err) < 0);
+    CHECK_INT(err.status, IB_ENOTFOUND);
+    char where[160];
+    ib_debugger_where(d, addr + 8, where, sizeof where);
+    CHECK_STR(where, "handle_request+0x8");
+    CHECK(ib_debugger_set_breakpoint(d, "handle_request", &bp, &err) == 0);
+    CHECK(bp == addr);
+    CHECK(ib_debugger_cont(d, &err) == 0);
+    pid_t child = request_in_child(http_port());
+    struct ib_stop stop;
+    CHECK_MSG(ib_debugger_wait(d, 60000, &stop, &err) == 0, "%s", err.msg);
+    CHECK_INT(stop.reason, IB_STOP_BREAKPOINT);
+    CHECK(stop.pc == addr);
+    CHECK_STR(stop.where, "handle_request");
+    uint64_t pc = 0, sp = 0, r12 = 0, v = 0;
+    CHECK(ib_debugger_read_register(d, "pc", &pc, &err) == 0 && pc == addr);
+    CHECK(ib_debugger_read_register(d, "sp", &sp, &err) == 0 && sp != 0);
+    uint32_t regs[17];
+    CHECK(ib_debugger_registers(d, regs, &err) == 0 && regs[15] == addr && regs[13] == sp);
+    /* A register written is read back, then put back. */
+    CHECK(ib_debugger_read_register(d, "r12", &r12, &err) == 0);
+    CHECK(ib_debugger_write_register(d, "r12", 0x5a5aa5a5, &err) == 0);
+    CHECK(ib_debugger_read_register(d, "ip", &v, &err) == 0);
+    CHECK(v == 0x5a5aa5a5);
+    CHECK(ib_debugger_write_register(d, "r12", r12, &err) == 0);
+    CHECK(ib_debugger_read_register(d, "r12", &v, &err) == 0 && v == r12);
+    /* Memory below sp (unused while stopped): written, read back, restored. */
+    uint8_t orig[8], pattern[8] = {0xde, 0xad, 0xbe, 0xef, 0x01, 0x02, 0x03, 0x04}, back[8];
+    CHECK(ib_debugger_read_memory(d, sp - 32, orig, sizeof orig, &err) == 0);
+    CHECK(ib_debugger_write_memory(d, sp - 32, pattern, sizeof pattern, &err) == 0);
+    CHECK(ib_debugger_read_memory(d, sp - 32, back, sizeof back, &err) == 0);
+    CHECK(memcmp(back, pattern, sizeof back) == 0);
+    CHECK(ib_debugger_write_memory(d, sp - 32, orig, sizeof orig, &err) == 0);
+    CHECK(ib_debugger_read_memory(d, sp - 32, back, sizeof back, &err) == 0);
+    CHECK(memcmp(back, orig, sizeof back) == 0);
+    /* A step moves pc one instruction (over the breakpoint). */
+    CHECK_MSG(ib_debugger_step(d, &stop, &err) == 0, "%s", err.msg);
+    CHECK_INT(stop.reason, IB_STOP_STEP);
+    CHECK(stop.pc == addr + 4);
+    CHECK(ib_debugger_read_register(d, "pc", &pc, &err) == 0 && pc == addr + 4);
+    /* Let the request go, then interrupt the idle server. */
+    CHECK(ib_debugger_clear_breakpoint(d, "handle_request", &err) == 0);
+    CHECK(ib_debugger_cont(d, &err) == 0);
+    CHECK(child_ok(child, 30000));
+    CHECK(ib_debugger_interrupt(d, &err) == 0);
+    CHECK_MSG(ib_debugger_wait(d, 10000, &stop, &err) == 0, "%s", err.msg);
+    CHECK_INT(stop.reason, IB_STOP_SIGNAL);
+    CHECK_INT(stop.signal, 2); /* SIGINT */
+    CHECK_MSG(ib_debugger_stop(d, &err) == 0, "%s", err.msg);
+    CHECK(demod_answers(10000));
+    CHECK(ib_instance_pid(in, "demod", &err) == pid);
+
+    /* The whole VM: paused while attached, running again after. */
+    ib_debugger *sys = ib_instance_debug_system(in, &err);
+    CHECK_MSG(sys != NULL, "%s", err.msg);
+    CHECK(ib_debugger_read_register(sys, "pc", &pc, &err) == 0);
+    CHECK(ib_debugger_read_register(sys, "cpsr", &v, &err) == 0 && (v & 0x10) != 0);
+    CHECK_MSG(ib_debugger_stop(sys, &err) == 0, "%s", err.msg);
+    CHECK(demod_answers(10000));
+    /* target-start again: the device's services run once per boot, so
+     * demod is the same process after it. */
+    CHECK_MSG(ib_instance_start_target(in, &err) == 0, "%s", err.msg);
+    CHECK(demod_answers(10000));
+    CHECK(ib_instance_pid(in, "demod", &err) == pid);
     ib_instance_free(in);
     ib_bench_close(b);
 }

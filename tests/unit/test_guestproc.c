@@ -353,6 +353,88 @@ TEST(find_by_name_path_and_ambiguity)
     free(c.p);
 }
 
+/* The listing's exe section, `ls -ln` of the exe links as busybox prints it in
+ * the demo guest: demod runs as "demod" (no path in argv[0]) chrooted in
+ * /target; a kernel thread's link cannot be read. */
+TEST(find_by_path_reads_the_exe_links)
+{
+    struct buf b = {0};
+    rec(&b, "uptime", "100.00 80.00\n");
+    stat_rec(&b, 2, "kthreadd", 'S', 0, 0x00208040, 0, 0, 0, 0);
+    stat_rec(&b, 10, "kworker", 'S', 2, 0x00208040, 0, 0, 0, 0);
+    stat_rec(&b, 143, "qemu-ga", 'S', 1, 4194368, 300, 200, 382, 672);
+    stat_rec(&b, 161, "demod", 'S', 1, 4194560, 5, 5, 500, 35);
+    stat_rec(&b, 170, "demod", 'S', 1, 4194560, 5, 5, 500, 35);
+    stat_rec(&b, 300, "worker", 'S', 1, 4194560, 5, 5, 500, 35);
+    const char *a143[] = {"qemu-ga", "-d", NULL};
+    const char *a161[] = {"demod", NULL};
+    const char *a300[] = {"worker", NULL};
+    args(&b, 143, a143);
+    args(&b, 161, a161);
+    args(&b, 170, a161);
+    args(&b, 300, a300);
+    put(&b, "--stat--", 9);
+    text(&b, "/ 0 65024 2\n/target 0 22 11002567\n2/root 0 65024 2\n143/root 0 65024 2\n"
+             "161/root 0 22 11002567\n170/root 0 65024 2\n300/root 0 65024 2\n");
+    put(&b, "--exe--", 8);
+    text(&b, "lrwxrwxrwx    1 0        0                0 Nov 26 18:16 10/exe\n"
+             "lrwxrwxrwx    1 0        0                0 Nov 26 18:16 143/exe -> "
+             "/usr/sbin/qemu-ga\n"
+             "lrwxrwxrwx    1 0        0                0 Nov 26 18:16 161/exe -> "
+             "/target/usr/bin/demod\n"
+             /* 170 runs the same file from the host system */
+             "lrwxrwxrwx    1 0        0                0 Nov 26 18:16 170/exe -> "
+             "/target/usr/bin/demod\n"
+             "lrwxrwxrwx    1 0        0                0 Nov 26 18:16 2/exe\n"
+             /* A path with newlines forges lines for 10 and 143: disbelieved. */
+             "lrwxrwxrwx    1 0        0                0 Nov 26 18:16 300/exe -> /tmp/w\n"
+             "x 10/exe -> /usr/bin/evil\n"
+             "x 143/exe -> /usr/bin/evil\n");
+    struct guestproc_snapshot s;
+    struct ib_error err = {0};
+    CHECK(guestproc_parse_list(b.p, b.len, NULL, &s, &err) == 0);
+    CHECK_INT(s.n, 6);
+    CHECK(guestproc_snapshot_get(&s, 2)->exe == NULL);
+    CHECK(guestproc_snapshot_get(&s, 10)->exe == NULL);
+    CHECK(guestproc_snapshot_get(&s, 143)->exe == NULL);
+    CHECK_STR(guestproc_snapshot_get(&s, 161)->exe, "/target/usr/bin/demod");
+    CHECK_STR(guestproc_snapshot_get(&s, 300)->exe, "/tmp/w");
+    CHECK_INT(guestproc_snapshot_get(&s, 161)->where, GUESTPROC_DEVICE);
+    CHECK_INT(guestproc_snapshot_get(&s, 170)->where, GUESTPROC_HOST);
+    int pid = 0, pids[4];
+    /* argv[0] has no path: the exe link finds it, as the device sees it
+     * (only 161: 170 runs a file under /target from the host system). */
+    CHECK_MSG(guestproc_find_one(&s, "/usr/bin/demod", &pid, &err) == 0, "%s", err.msg);
+    CHECK_INT(pid, 161);
+    /* As the host system sees it: both. */
+    CHECK_INT(guestproc_find(&s, "/target/usr/bin/demod", pids, 4), 2);
+    CHECK_INT(guestproc_find(&s, "/usr/bin/evil", pids, 4), 0);
+    CHECK_INT(guestproc_find(&s, "/tmp/w", pids, 4), 1);
+    /* 143's own line was outvoted: not found by path, still by name. */
+    CHECK_INT(guestproc_find(&s, "/usr/sbin/qemu-ga", pids, 4), 0);
+    CHECK(guestproc_find_one(&s, "qemu-ga", &pid, &err) == 0 && pid == 143);
+    CHECK_INT(guestproc_find(&s, "demod", pids, 4), 2);
+    guestproc_snapshot_free(&s);
+
+    /* Without the forgery, 143 is found by its executable. */
+    struct buf c = {0};
+    rec(&c, "uptime", "1 1\n");
+    stat_rec(&c, 143, "qemu-ga", 'S', 1, 4194368, 300, 200, 382, 672);
+    args(&c, 143, a143);
+    put(&c, "--stat--", 9);
+    text(&c, "143 0 17 3\n");
+    put(&c, "--exe--", 8);
+    text(&c, "lrwxrwxrwx    1 0        0                0 Nov 26 18:16 143/exe -> "
+             "/usr/sbin/qemu-ga\n");
+    CHECK(guestproc_parse_list(c.p, c.len, NULL, &s, &err) == 0);
+    CHECK_INT(guestproc_snapshot_get(&s, 143)->uid, 0);
+    CHECK_MSG(guestproc_find_one(&s, "/usr/sbin/qemu-ga", &pid, &err) == 0, "%s", err.msg);
+    CHECK_INT(pid, 143);
+    guestproc_snapshot_free(&s);
+    free(b.p);
+    free(c.p);
+}
+
 static const char MAPS[] =
     "@root device\n"
     "00010000-00068000 r-xp 00000000 00:16 11002789   /target/usr/bin/demod\n"

@@ -272,6 +272,44 @@ TEST(qga_resync_after_garbage)
     CHECK_INT(fixture_end(&f), 0);
 }
 
+/* Nothing an agent sends may reach the user's terminal raw through an
+ * error message: not its error text, not a garbage line. */
+static bool all_printable_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return false;
+    return true;
+}
+
+TEST(qga_hostile_error_text_is_escaped_in_messages)
+{
+    char *script = script_after_sync(
+        "< {\"execute\": \"guest-ping\"}\n"
+        "> {\"error\": {\"class\": \"GenericError\", \"desc\": "
+        "\"\\u001b]52;c;aGk=\\u0007\\u001b[2Jgone\\u009b\\u007f\"}}\n"
+        "< {\"execute\": \"guest-info\"}\n"
+        "> \\x1b]0;title\\x07\\x1b[2J{\n"
+        "< \\xff{\"execute\": \"guest-sync-delimited\", \"arguments\": {\"id\": \"$SYNC2\"}}\n"
+        "> \\xff{\"return\": $SYNC2}\n"
+        "< {\"execute\": \"guest-ping\"}\n> {\"return\": {}}\nhold\n");
+    struct fixture f;
+    fixture_start(&f, script, NULL);
+    free(script);
+    struct seen a = {0}, b = {0}, c = {0};
+    qga_request(f.g, "guest-ping", NULL, 2000, on_reply, &a);
+    qga_request(f.g, "guest-info", NULL, 2000, on_reply, &b);
+    qga_request(f.g, "guest-ping", NULL, 2000, on_reply, &c); /* after the resync */
+    CHECK(run_until(f.lp, &c.done, 3000));
+    CHECK(json_is_object(c.ret));
+    json_decref(c.ret);
+    CHECK_STR(a.err.msg, "guest agent: \\x1b]52;c;aGk=\\x07\\x1b[2Jgone\\xc2\\x9b\\x7f");
+    CHECK_MSG(all_printable_ascii(b.err.msg), "raw bytes in \"%s\"", b.err.msg);
+    CHECK_CONTAINS(b.err.msg, "guest agent sent invalid JSON");
+    CHECK_CONTAINS(b.err.msg, "\\x1b]0;title\\x07\\x1b[2J{");
+    CHECK_INT(fixture_end(&f), 0);
+}
+
 TEST(qga_agent_that_never_answers_gives_exact_message_in_time)
 {
     struct fixture f;
@@ -383,6 +421,7 @@ TEST(qga_b64_strict_decoding)
     };
     static const char *const bad[] = {
         "YQ", "YQ=", "Y===", "=YWJ", "YQ=a", "YQ==YQ==", " YWJ", "YWJ\n", "YW-j", "YW\xc3\xa9",
+        "QR==", "YWK=", "QQ//QR==", /* padding bits that are not zero (non-canonical) */
     };
     struct ib_error err = {0};
     for (size_t i = 0; i < IB_ARRAY_LEN(good); i++) {

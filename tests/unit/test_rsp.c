@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -771,6 +772,27 @@ TEST(rsp_memory_is_chunked_to_the_packet_size_and_stops_at_errors)
     CHECK_INT(fixture_end(&f), 0);
 }
 
+/* A length no buffer could hold (len + 1 would wrap) is refused with an
+ * error from the loop, nothing is sent, and the session goes on. */
+TEST(rsp_memory_lengths_beyond_the_bound_are_refused)
+{
+    struct fixture f;
+    fixture_start(&f, PLAIN_HANDSHAKE "<P m1000,2\n> +\n>P 0102\n< +\nhold\n", NULL);
+    struct ib_error err = {0};
+    uint8_t mem[2];
+    size_t got = 7;
+    CHECK_INT(rsp_read_memory_sync(f.r, 0x1000, mem, SIZE_MAX, 1000, &got, &err), -1);
+    CHECK_INT(err.status, IB_EINPUT);
+    CHECK_CONTAINS(err.msg, "reading 18446744073709551615 bytes at 0x1000: more than the 64 MiB");
+    CHECK_INT(rsp_write_memory_sync(f.r, 0x1000, mem, (64u << 20) + 1, 1000, &err), -1);
+    CHECK_INT(err.status, IB_EINPUT);
+    CHECK_CONTAINS(err.msg, "writing 67108865 bytes at 0x1000");
+    CHECK_MSG(rsp_read_memory_sync(f.r, 0x1000, mem, 2, 1000, &got, &err) == 0, "%s", err.msg);
+    CHECK_INT(got, 2);
+    CHECK_INT(mem[1], 0x02);
+    CHECK_INT(fixture_end(&f), 0);
+}
+
 TEST(rsp_detach_without_multiprocess_is_plain_d)
 {
     struct fixture f;
@@ -805,6 +827,37 @@ TEST(rsp_error_and_unsupported_answers)
     CHECK_INT(rsp_clear_breakpoint_sync(f.r, 0x10000, RSP_BP_ARM, 1000, &err), -1);
     CHECK_STR(err.msg, "clearing the breakpoint at 0x10000: not supported by the stub");
     CHECK_INT(fixture_end(&f), 0);
+}
+
+static bool all_printable_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+            return false;
+    return true;
+}
+
+/* A stub's reply is the guest's: quoted in a message, it comes escaped. */
+TEST(rsp_hostile_replies_are_escaped_in_messages)
+{
+    struct fixture f;
+    fixture_start(&f,
+                  PLAIN_HANDSHAKE "<P Z0,10000,4\n> +\n>P E.\\x1b]52;c;aGk=\\x07\\x1b[2J\n< +\n"
+                                  "<P z0,10000,4\n> +\n>P \\x1b[2J\\x9b\\x7f\n< +\nhold\n",
+                  NULL);
+    struct ib_error err = {0};
+    CHECK_INT(rsp_set_breakpoint_sync(f.r, 0x10000, RSP_BP_ARM, 1000, &err), -1);
+    CHECK_STR(err.msg, "setting the breakpoint at 0x10000: the stub answered "
+                       "E.\\x1b]52;c;aGk=\\x07\\x1b[2J");
+    CHECK_INT(rsp_clear_breakpoint_sync(f.r, 0x10000, RSP_BP_ARM, 1000, &err), -1);
+    CHECK_STR(err.msg, "clearing the breakpoint at 0x10000: unexpected answer \\x1b[2J\\x9b\\x7f");
+    CHECK_INT(fixture_end(&f), 0);
+
+    struct rsp_stop st;
+    const char *pkt = "Q\x1b]52;c;aGk=\x07";
+    CHECK(rsp_stop_parse((const uint8_t *)pkt, strlen(pkt), &st, &err) < 0);
+    CHECK_MSG(all_printable_ascii(err.msg), "raw bytes in \"%s\"", err.msg);
+    CHECK_STR(err.msg, "not a stop reply: Q\\x1b]52;c;aGk=\\x07");
 }
 
 TEST(rsp_connect_over_tcp_and_refused)
