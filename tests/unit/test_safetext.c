@@ -51,7 +51,7 @@ TEST(cli_prints_error_messages_escaped)
     const char *home = test_path("safetext-home");
     struct cmd_result r;
     ib_run(&r, home, "kernel", "add", "/nonexistent/\x1b]52;c;aGk=\x07\x1b[2J\x9b.img", NULL);
-    CHECK_INT(r.status, 2);
+    CHECK_INT(r.status, 3); /* a missing input file is "not found" */
     CHECK_CONTAINS(r.err, "/nonexistent/\\x1b]52;c;aGk=\\x07\\x1b[2J\\x9b.img");
     for (const char *p = r.err; *p; p++)
         CHECK_MSG(*p == '\n' || ((unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f),
