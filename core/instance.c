@@ -218,14 +218,48 @@ static char *console_line_for_message(const char *line)
     return out;
 }
 
+/* The last `cap` bytes of a file, NUL-terminated (malloc'd), or NULL. What
+ * ends a guest - a panic, a power-down, a reboot - is at the end of its
+ * console log, and the log of a chatty guest can be gigabytes: the workbench
+ * lists instances on its UI loop. */
+static char *read_tail(const char *path, size_t cap, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat sb;
+    off_t from = 0;
+    if (fstat(fd, &sb) == 0 && sb.st_size > (off_t)cap)
+        from = sb.st_size - (off_t)cap;
+    char *buf = xmalloc(cap + 1);
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t r = pread(fd, buf + got, cap - got, from + (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *len = got;
+    return buf;
+}
+
 static void explain_death(struct instance_info *info)
 {
     char *errpath = run_path(info->dir, ERR_FILE);
-    char *qerr = NULL, *console = NULL;
+    char *qerr = NULL;
     size_t clen = 0;
     ib_read_file(errpath, 1 << 16, &qerr, NULL, NULL);
     free(errpath);
-    if (ib_read_file(info->console_log, 64u << 20, &console, &clen, NULL) == 0) {
+    char *console = read_tail(info->console_log, 1u << 20, &clen);
+    if (console != NULL) {
+        /* NULs from the guest would end the searches below early. */
+        for (size_t i = 0; i < clen; i++)
+            if (console[i] == '\0')
+                console[i] = ' ';
         size_t from = clen > 65536 ? clen - 65536 : 0;
         info->last_console = tail_lines(console + from, clen - from, 20);
     }

@@ -1,8 +1,14 @@
 /* test_instance.c - what instances report without a guest: the readiness
  * read from a console log of any size. */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "core/instance.h"
+#include "core/store.h"
 #include "core/util.h"
 #include "tests/lib/harness.h"
 
@@ -50,4 +56,51 @@ TEST(readiness_without_a_console)
     CHECK_STR(instance_ready_name(readiness_of(test_path("missing.log"))), "qemu");
     CHECK_STR(instance_ready_name(readiness_of(write_log("empty.log", 0, NULL, 0))), "qemu");
     CHECK_STR(instance_ready_name(readiness_of(write_log("short.log", 10, NULL, 0))), "kernel");
+}
+
+/* A dead instance whose console log is far bigger than anything read whole:
+ * the reason still comes from the log's end (it used to be read whole, up
+ * to 64 MiB, on the workbench's UI loop - and past that not at all). */
+TEST(death_reason_from_the_end_of_a_huge_console_log)
+{
+    const char *home = test_path("dead-home");
+    ib_rm_rf(home, NULL);
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/run/gone", home);
+    CHECK(ib_mkdir_p(dir, 0700, NULL) == 0);
+    /* A pid that existed and is gone: a reaped child's. */
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, NULL, 0);
+    char path[PATH_MAX + 32], meta[256];
+    snprintf(meta, sizeof meta,
+             "{\"format\": 1, \"name\": \"gone\", \"device\": \"demo\", \"pid\": %d, "
+             "\"started_ms\": 1, \"forwards\": [], \"argv\": []}",
+             (int)pid);
+    snprintf(path, sizeof path, "%s/meta.json", dir);
+    test_write_file(path, meta);
+    /* 100 MiB, sparse but for the end: the boot, then the panic. */
+    snprintf(path, sizeof path, "%s/console.log", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0);
+    static const char end[] = "\n[  9.1] Kernel panic - not syncing: Attempted to kill init!\n"
+                              "[  9.2] ---[ end Kernel panic - not syncing ]---\n";
+    CHECK(pwrite(fd, end, sizeof end - 1, 100 << 20) == (ssize_t)(sizeof end - 1));
+    close(fd);
+
+    struct store st;
+    struct ib_error err;
+    CHECK(store_open(&st, home, &err) == 0);
+    struct instance_info *list;
+    size_t n;
+    CHECK(instance_list(&st, &list, &n, &err) == 0);
+    CHECK_INT((int)n, 1);
+    CHECK(list[0].state == INSTANCE_DEAD);
+    CHECK_CONTAINS(list[0].dead_reason, "guest kernel panic: Kernel panic - not syncing: "
+                                        "Attempted to kill init!");
+    CHECK_CONTAINS(list[0].last_console, "end Kernel panic");
+    CHECK(!ib_path_exists(dir)); /* cleaned once explained */
+    instance_list_free(list, n);
+    store_close(&st);
 }
