@@ -157,8 +157,8 @@ static double bench_peer_ps(const char *inst, int rounds)
     double *ms = xcalloc((size_t)rounds, sizeof *ms);
     for (int i = 0; i < rounds; i++) {
         int64_t t0 = ib_now_ms();
-        if (run_quiet((const char *[]){iotbench_bin(), "instance", "exec", inst, "--", "ps",
-                                       NULL}) != 0)
+        if (run_quiet(
+                (const char *[]){iotbench_bin(), "instance", "exec", inst, "--", "ps", NULL}) != 0)
             die("instance exec -- ps", NULL);
         ms[i] = (double)(ib_now_ms() - t0);
     }
