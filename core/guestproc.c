@@ -1132,6 +1132,14 @@ static void net_add(struct net_entry **v, size_t *n, size_t *cap, const struct n
     (*v)[(*n)++] = *e;
 }
 
+/* The entries and the unix paths they own. */
+static void net_free(struct net_entry *v, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        free(v[k].s.path);
+    free(v);
+}
+
 static bool parse_net_line(enum guestproc_sock_proto proto, const char *p, const char *end,
                            struct net_entry *e)
 {
@@ -1207,7 +1215,7 @@ int guestproc_parse_sockets(const char *text, size_t len, struct guestproc_socke
     while (next_line(&p, end, &line, &ll)) {
         const char *le = line + ll;
         if (ll >= 5 && memcmp(line, "@gone", 5) == 0) {
-            free(net);
+            net_free(net, n_net);
             guestproc_sockets_free(out);
             return ib_err(err, IB_ENOTFOUND, "process %d does not exist (any more)", pid);
         }
@@ -1258,9 +1266,7 @@ int guestproc_parse_sockets(const char *text, size_t len, struct guestproc_socke
             break;
         }
     }
-    for (size_t k = 0; k < n_net; k++)
-        free(net[k].s.path);
-    free(net);
+    net_free(net, n_net);
     if (!any) {
         guestproc_sockets_free(out);
         return ib_err(err, IB_EFAIL, "the sockets of process %d are not readable", pid);
