@@ -949,8 +949,8 @@ static bool parse_map_line(const char *line, size_t ll, struct guestproc_map *m)
         !parse_u64(colon + 1, tl[3] - (size_t)(colon + 1 - tok[3]), 16, &min) || maj > 0xfffff ||
         min > 0xfffff || !parse_u64(tok[4], tl[4], 10, &m->inode))
         return false;
-    for (int i = 0; i < 4; i++)
-        if (!strchr("rwxps-", tok[1][i]))
+    for (int i = 0; i < 4; i++) /* strchr finds a NUL too: a guest's byte must not cut perms */
+        if (tok[1][i] == '\0' || !strchr("rwxps-", tok[1][i]))
             return false;
     memcpy(m->perms, tok[1], 4);
     m->perms[4] = '\0';
