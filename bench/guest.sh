@@ -9,6 +9,7 @@
 #   3. start -> the demo service answering HTTP: cold boot vs warm state
 #      (goal: warm under 1 s and >= 10x faster).
 # Prints rows for bench/run.sh. Needs the stock images (make stock-images) and ./iotbench.
+# shellcheck disable=SC2016 # backquotes in the rows are Markdown
 set -eu
 
 runs=${RUNS:-5}

@@ -11,7 +11,7 @@
 # or "no" - empty when the figure has no goal; PEER "-" when it has no peer,
 # with a note saying why). This script renders them.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 out=BENCHMARKS.md
 tmp=$(mktemp)
 tsv=$(mktemp)
@@ -59,6 +59,7 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)
             goal = $8
             if ($9 == "yes") goal = goal " (met)"
             else if ($9 == "no") goal = goal " (**not met**)"
+            for (i = 5; i <= 7; i++) if ($i == "-") $i = "—"
             printf "| %s | %s | %s | %s | %s | %s | %s |\n", area, $3, $4, $5, $6, $7, goal
         }' "$tsv"
     echo
