@@ -69,14 +69,25 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A wait that timed out makes every later figure meaningless: stop, and
- * bench/run.sh reports the failure in the table. */
+static const char *tmp; /* the run's scratch folder (run mode) */
+
+/* A wait that timed out makes every later figure meaningless: stop (with
+ * no tmux server or scratch folder left behind), and bench/run.sh reports
+ * the failure in the table. */
 static void must(bool ok, const char *what)
 {
-    if (!ok) {
-        fprintf(stderr, "tui_bench: timed out waiting for %s\n", what);
-        exit(1);
+    if (ok)
+        return;
+    fprintf(stderr, "tui_bench: timed out waiting for %s\n", what);
+    if (system("tmux -L iotbench-bench kill-server 2>/dev/null") < 0)
+        perror("tmux");
+    if (tmp != NULL) {
+        char rm[4300];
+        snprintf(rm, sizeof rm, "rm -rf '%s'", tmp);
+        if (system(rm) != 0)
+            fprintf(stderr, "tui_bench: could not remove %s\n", tmp);
     }
+    exit(1);
 }
 
 /* Guest-style output: coloured `ls -lR` lines, paths and permissions. */
@@ -200,8 +211,6 @@ static double cpu_seconds(pid_t pid)
     sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st);
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
-
-static const char *tmp;
 
 static char *tpath(const char *name)
 {
