@@ -1,12 +1,20 @@
 /*
  * inside.c - benchmarks of the inside-the-guest operations on a running
- * demo instance (bench/inside.sh boots it and stops it):
+ * demo instance (bench/inside.sh boots it and stops it), each next to the
+ * way Piotr's user does the same, in the same run:
  *
  *   1. process-list refresh: median of 50 refreshes on one open agent
  *      connection (what the TUI's process pane does), and of 10 one-shot
- *      listings (connect, sync, list: what `instance ps` does);
- *   2. attach to first registers: forward + gdbserver + handshake + maps +
- *      symbols + 'g', median of 5;
+ *      listings (connect, sync, list: what `instance ps` does); the peer is
+ *      busybox `ps` run through the agent on a fresh connection
+ *      (`iotbench instance exec NAME -- ps`: one guest-exec), median of 10;
+ *   2. attach to first registers, both including gdbserver's start through
+ *      the agent: iotbench's forward + gdbserver + handshake + maps +
+ *      symbols + 'g', vs the steps by hand: `instance exec` starting
+ *      gdbserver in the background, hostfwd_add on the QEMU monitor, then
+ *      `gdb-multiarch -batch` (target remote, info registers) until the
+ *      registers are printed (gdb retries while gdbserver is not yet
+ *      listening, as a user would); median of 5 each;
  *   3. single-step rate of iotbench and of `gdb-multiarch -batch` stepping
  *      the same process through the same gdbserver in the same run: both
  *      step N instructions from handle_request (a request from the host
@@ -14,7 +22,9 @@
  *
  *     build/bench/inside HOME INSTANCE HTTP_PORT [STEPS]
  *
- * Prints a Markdown table on stdout; progress on stderr.
+ * INSIDE_IOTBENCH names the iotbench binary (default ./iotbench) and
+ * INSIDE_ROOTFS gdb's sysroot. Prints rows for bench/run.sh on stdout;
+ * progress on stderr.
  */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -30,6 +40,7 @@
 #include "core/debugger.h"
 #include "core/guestproc.h"
 #include "core/instance.h"
+#include "core/ports.h"
 #include "core/qga.h"
 #include "core/qmp.h"
 #include "core/util.h"
@@ -116,6 +127,46 @@ static double bench_oneshot(const struct instance_info *info, int rounds)
     return m;
 }
 
+/* Runs argv with stdout and stderr on /dev/null; its exit status, -1 if it
+ * could not run. */
+static int run_quiet(const char *const *argv)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) < 0)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static const char *iotbench_bin(void)
+{
+    const char *b = getenv("INSIDE_IOTBENCH");
+    return b ? b : "./iotbench";
+}
+
+/* The peer of 1: busybox ps through one guest-exec on a fresh connection. */
+static double bench_peer_ps(const char *inst, int rounds)
+{
+    double *ms = xcalloc((size_t)rounds, sizeof *ms);
+    for (int i = 0; i < rounds; i++) {
+        int64_t t0 = ib_now_ms();
+        if (run_quiet(
+                (const char *[]){iotbench_bin(), "instance", "exec", inst, "--", "ps", NULL}) != 0)
+            die("instance exec -- ps", NULL);
+        ms[i] = (double)(ib_now_ms() - t0);
+    }
+    double m = median(ms, (size_t)rounds);
+    free(ms);
+    return m;
+}
+
 /* ---- 2. attach ---- */
 
 static int find_demod(const struct instance_info *info)
@@ -144,6 +195,86 @@ static double bench_attach(const struct store *st, const struct instance_info *i
         ms[i] = (double)(ib_now_ms() - t0);
         if (debugger_detach(d, &err) < 0)
             die("detach", &err);
+    }
+    double m = median(ms, (size_t)rounds);
+    free(ms);
+    return m;
+}
+
+/* One gdb-multiarch -batch: target remote, info registers, detach. Returns
+ * the ms from t0 to the line with cpsr on its stdout, -1 when none came (a
+ * gdbserver not yet listening: slirp accepts, then closes). */
+static double gdb_regs_once(int port, const char *rootfs, int64_t t0)
+{
+    char target[64], sysroot[4200];
+    snprintf(target, sizeof target, "target remote 127.0.0.1:%d", port);
+    snprintf(sysroot, sizeof sysroot, "set sysroot %s", rootfs);
+    int out[2];
+    if (pipe(out) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out[1], 1);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        close(out[0]);
+        execlp("gdb-multiarch", "gdb-multiarch", "-batch", "-nx", "-ex", "set pagination off",
+               "-ex", "set confirm off", "-ex", sysroot, "-ex", target, "-ex", "info registers",
+               "-ex", "detach", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char buf[65536];
+    size_t len = 0;
+    ssize_t n;
+    double ms = -1;
+    while (len < sizeof buf - 1 && (n = read(out[0], buf + len, sizeof buf - 1 - len)) > 0) {
+        len += (size_t)n;
+        buf[len] = '\0';
+        if (ms < 0 && strstr(buf, "\ncpsr") != NULL)
+            ms = (double)(ib_now_ms() - t0);
+    }
+    close(out[0]);
+    waitpid(pid, NULL, 0);
+    return ms;
+}
+
+/* The peer of 2, by hand: gdbserver started in the background through the
+ * agent (a fresh connection), a forward added on the monitor, gdb. */
+static double bench_peer_attach(const struct instance_info *info, const char *inst, int pid,
+                                int rounds)
+{
+    const char *rootfs = getenv("INSIDE_ROOTFS");
+    char netdev[32];
+    if (debugger_user_netdev(info->argv, info->argc, netdev, sizeof netdev) == NULL)
+        die("the instance has no user-mode NIC", NULL);
+    double *ms = xcalloc((size_t)rounds, sizeof *ms);
+    for (int i = 0; i < rounds; i++) {
+        int port = ports_pick_free();
+        char script[200], cmd[160], *reply = NULL;
+        snprintf(script, sizeof script,
+                 "gdbserver --once :%d --attach %d </dev/null >/dev/null 2>&1 &", port, pid);
+        int64_t t0 = ib_now_ms();
+        if (run_quiet((const char *[]){iotbench_bin(), "instance", "exec", inst, "--", "sh", "-c",
+                                       script, NULL}) != 0)
+            die("instance exec -- gdbserver", NULL);
+        snprintf(cmd, sizeof cmd, "hostfwd_add %s tcp:127.0.0.1:%d-:%d", netdev, port, port);
+        struct ib_error err = {0};
+        if (qmp_hmp_call(info->qmp_sock, cmd, 3000, &reply, &err) < 0)
+            die("hostfwd_add", &err);
+        free(reply);
+        ms[i] = -1;
+        for (int attempt = 0; attempt < 100 && ms[i] < 0; attempt++) {
+            if (attempt > 0)
+                ib_sleep_ms(40); /* iotbench's own probe interval */
+            ms[i] = gdb_regs_once(port, rootfs ? rootfs : "/nonexistent", t0);
+        }
+        if (ms[i] < 0)
+            die("gdb never showed the registers", NULL);
+        snprintf(cmd, sizeof cmd, "hostfwd_remove %s tcp:127.0.0.1:%d", netdev, port);
+        reply = NULL;
+        qmp_hmp_call(info->qmp_sock, cmd, 3000, &reply, NULL);
+        free(reply);
     }
     double m = median(ms, (size_t)rounds);
     free(ms);
@@ -268,6 +399,18 @@ static void bench_steps(const struct store *st, const struct instance_info *info
     waitpid(child, &status, 0);
 }
 
+/* A row for bench/run.sh: the ratio is ours / theirs. */
+static void row(const char *area, const char *measure, double ours, const char *unit,
+                const char *peer, double theirs, const char *peer_unit)
+{
+    char ratio[32] = "-";
+    if (theirs > 0)
+        snprintf(ratio, sizeof ratio, "%.2f", ours / theirs);
+    printf("row\t%s\t%s\t%.0f %s\t%s\t%.0f %s\t%s\t\t\n", area, measure, ours, unit, peer, theirs,
+           peer_unit, ratio);
+    fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -284,22 +427,30 @@ int main(int argc, char **argv)
     fprintf(stderr, "inside: process list, 50 refreshes...\n");
     double refresh = bench_refresh(&info, 50, &procs);
     double oneshot = bench_oneshot(&info, 10);
+    double peer_ps = bench_peer_ps(argv[2], 10);
     int pid = find_demod(&info);
-    fprintf(stderr, "inside: attach to first registers, 5 times...\n");
+    fprintf(stderr, "inside: attach to first registers, 5 times each...\n");
     double attach = bench_attach(&st, &info, pid, 5);
+    double peer_attach = bench_peer_attach(&info, argv[2], pid, 5);
     fprintf(stderr, "inside: %d single steps each...\n", steps);
     double ours = 0, gdbs = 0;
     bench_steps(&st, &info, pid, port, steps, &ours, &gdbs);
 
-    printf("| inside the guest (%zu processes, TCG) | iotbench | gdb-multiarch -batch |\n", procs);
-    printf("|---|---|---|\n");
-    printf("| process-list refresh, open agent connection (median of 50) | %.0f ms | |\n", refresh);
-    printf("| process list, one-shot incl. connect + sync (median of 10) | %.0f ms | |\n", oneshot);
-    printf("| attach to first registers (median of 5) | %.0f ms | |\n", attach);
-    printf("| single-step rate (%d steps, same gdbserver) | %.0f steps/s | %.0f steps/s |\n", steps,
-           ours, gdbs);
-    if (gdbs > 0)
-        printf("\nsingle-step ratio iotbench / gdb: %.1fx\n", ours / gdbs);
+    const char *a = "inside the guest";
+    row(a, "process-list refresh, agent connection kept open (median of 50)", refresh, "ms",
+        "busybox `ps` through one guest-exec, fresh connection (median of 10)", peer_ps, "ms");
+    row(a, "process list, one-shot: connect + sync + list (median of 10)", oneshot, "ms",
+        "the same `ps`", peer_ps, "ms");
+    row(a, "attach to first registers, gdbserver's start included (median of 5)", attach, "ms",
+        "by hand: `instance exec` gdbserver, `hostfwd_add`, `gdb-multiarch -batch` until "
+        "`info registers` prints (median of 5)",
+        peer_attach, "ms");
+    char what[96];
+    snprintf(what, sizeof what, "single-step rate, %d steps through the same gdbserver", steps);
+    row(a, what, ours, "steps/s", "`gdb-multiarch -batch` `stepi`", gdbs, "steps/s");
+    printf("note\t%s\tthe demo instance under TCG, %zu guest processes; gdb has the device's "
+           "files as its sysroot, so it loads the same symbols iotbench does\n",
+           a, procs);
     instance_info_free(&info);
     store_close(&st);
     return 0;

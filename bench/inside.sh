@@ -3,7 +3,7 @@
 # process-list refresh latency, attach-to-first-registers latency, and the
 # single-step rate of iotbench vs gdb-multiarch through the same gdbserver.
 # Boots its own instance in a temporary store and stops it at the end.
-# Prints a Markdown table.
+# Prints rows for bench/run.sh.
 #   sh bench/inside.sh [STEPS]      (from the repository root; needs make stock-images)
 set -eu
 steps=${1:-300}
@@ -49,4 +49,4 @@ done
 # gives it the symbols from the host side too (as iotbench has them).
 mkdir -p "$home/sysroot"
 ln -s "$home/devices/demo/rootfs" "$home/sysroot/target"
-INSIDE_ROOTFS="$home/sysroot" build/bench/inside "$home" bench "$port" "$steps"
+INSIDE_IOTBENCH=$PWD/iotbench INSIDE_ROOTFS="$home/sysroot" build/bench/inside "$home" bench "$port" "$steps"

@@ -14,7 +14,7 @@
 # into place; tar does neither, so the import is also compared with
 # `tar xzf` followed by sync.
 #
-# Prints a markdown table. The work folder is under $TMPDIR: on a slow or
+# Prints rows for bench/run.sh. The work folder is under $TMPDIR: on a slow or
 # shared disk the imports measure the disk; TMPDIR=/dev/shm measures the
 # programs.
 set -eu
@@ -133,17 +133,15 @@ mbps() { awk -v b="$bytes" -v t="$1" 'BEGIN { printf "%.1f", b / 1e6 / t }'; }
 
 piotr_size=$(wc -c <"$work/bench.piotr")
 tgz_size=$(wc -c <"$work/bench.tgz")
-echo "Device packages: $(awk -v b="$bytes" 'BEGIN { printf "%.0f", b / 1e6 }') MB in $files files" \
-    "(archives: .piotr $((piotr_size / 1000000)) MB, .tgz $((tgz_size / 1000000)) MB)," \
-    "$(nproc) CPUs," \
-    "best of $runs runs"
-echo
-echo "| operation | iotbench | MB/s | tar | MB/s | iotbench / tar |"
-echo "|---|---|---|---|---|---|"
-row() { # label, iotbench command, its time, tar command, its time
-    printf '| %s | %s %ss | %s | %s %ss | %s | %s |\n' "$1" "$2" "$3" "$(mbps "$3")" "$4" "$5" \
-        "$(mbps "$5")" "$(ratio "$(mbps "$3")" "$(mbps "$5")")"
+a="device packages"
+row() { # measure, iotbench's time, tar's command, its time (the ratio is of MB/s)
+    printf 'row\t%s\t%s\t%s MB/s (%ss)\t%s\t%s MB/s (%ss)\t%s\t\t\n' "$a" "$1" "$(mbps "$2")" "$2" \
+        "$3" "$(mbps "$4")" "$4" "$(ratio "$(mbps "$2")" "$(mbps "$4")")"
 }
-row export "device export" "$ib_exp_s" "tar czf" "$tar_c_s"
-row import "device add" "$ib_add_s" "tar xzf" "$tar_x_s"
-row "import, durable" "device add" "$ib_add_s" "tar xzf + sync" "$tar_xs_s"
+row "export (\`device export\`)" "$ib_exp_s" "\`tar czf\`" "$tar_c_s"
+row "import (\`device add\`)" "$ib_add_s" "\`tar xzf\`" "$tar_x_s"
+row "import, durable (\`device add\`)" "$ib_add_s" "\`tar xzf\` + \`sync\`" "$tar_xs_s"
+printf 'note\t%s\t%s\n' "$a" "a generated tree of $(awk -v b="$bytes" 'BEGIN { printf "%.0f", b / 1e6 }') \
+MB in $files files (archives: .piotr $((piotr_size / 1000000)) MB, .tgz $((tgz_size / 1000000)) MB), \
+$(nproc) CPUs, best of $runs runs each; iotbench also hashes every file and syncs the store, \
+so the durable import is its like-for-like peer"

@@ -4,7 +4,7 @@
 # consoles, RSS, key-to-screen latency; then, when the stock images are
 # built, on a demo instance it boots (and stops): the process table's
 # refresh as seen on screen, attach and step latency in the debugger view.
-# Prints a Markdown table.
+# Prints rows for bench/run.sh.
 #   sh bench/tui.sh [MB]        (run from the repository root, after `make`)
 set -eu
 mb=${1:-20}

@@ -1015,8 +1015,8 @@ static bool parse_map_line(const char *line, size_t ll, struct guestproc_map *m)
         !parse_u64(colon + 1, tl[3] - (size_t)(colon + 1 - tok[3]), 16, &min) || maj > 0xfffff ||
         min > 0xfffff || !parse_u64(tok[4], tl[4], 10, &m->inode))
         return false;
-    for (int i = 0; i < 4; i++)
-        if (!strchr("rwxps-", tok[1][i]))
+    for (int i = 0; i < 4; i++) /* strchr finds a NUL too: a guest's byte must not cut perms */
+        if (tok[1][i] == '\0' || !strchr("rwxps-", tok[1][i]))
             return false;
     memcpy(m->perms, tok[1], 4);
     m->perms[4] = '\0';
@@ -1198,6 +1198,14 @@ static void net_add(struct net_entry **v, size_t *n, size_t *cap, const struct n
     (*v)[(*n)++] = *e;
 }
 
+/* The entries and the unix paths they own. */
+static void net_free(struct net_entry *v, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        free(v[k].s.path);
+    free(v);
+}
+
 static bool parse_net_line(enum guestproc_sock_proto proto, const char *p, const char *end,
                            struct net_entry *e)
 {
@@ -1273,7 +1281,7 @@ int guestproc_parse_sockets(const char *text, size_t len, struct guestproc_socke
     while (next_line(&p, end, &line, &ll)) {
         const char *le = line + ll;
         if (ll >= 5 && memcmp(line, "@gone", 5) == 0) {
-            free(net);
+            net_free(net, n_net);
             guestproc_sockets_free(out);
             return ib_err(err, IB_ENOTFOUND, "process %d does not exist (any more)", pid);
         }
@@ -1324,9 +1332,7 @@ int guestproc_parse_sockets(const char *text, size_t len, struct guestproc_socke
             break;
         }
     }
-    for (size_t k = 0; k < n_net; k++)
-        free(net[k].s.path);
-    free(net);
+    net_free(net, n_net);
     if (!any) {
         guestproc_sockets_free(out);
         return ib_err(err, IB_EFAIL, "the sockets of process %d are not readable", pid);

@@ -21,7 +21,7 @@ FUZZ_ARGS ?=
 # red CI replays the same inputs on a developer's machine; new bugs are
 # found by `make fuzz`, not by chance in somebody's pull request.
 FUZZ_SEED ?= 0
-FUZZ_TARGETS := config qmp qga rsp termfilter termview package manifest
+FUZZ_TARGETS := config qmp qga rsp termfilter termview package manifest guestproc symbols
 
 FUZZ_PKGS := ncursesw vterm yaml-0.1 jansson libarchive capstone libelf libcrypto
 FUZZ_PKG_CFLAGS = $(shell pkg-config --cflags $(FUZZ_PKGS) 2>/dev/null)
@@ -43,6 +43,8 @@ FUZZ_MAXLEN_qmp := 32768
 FUZZ_MAXLEN_qga := 32768
 FUZZ_MAXLEN_config := 16384
 FUZZ_MAXLEN_manifest := 16384
+FUZZ_MAXLEN_guestproc := 65536
+FUZZ_MAXLEN_symbols := 65536
 
 .PHONY: fuzz fuzz-smoke fuzz-build fuzz-regress fuzz-clean $(addprefix fuzz-run-,$(FUZZ_TARGETS))
 

@@ -13,11 +13,13 @@
  */
 #define FUZZ_REGRESSION
 #include "tests/fuzz/fuzz_config.c"
+#include "tests/fuzz/fuzz_guestproc.c"
 #include "tests/fuzz/fuzz_manifest.c"
 #include "tests/fuzz/fuzz_package.c"
 #include "tests/fuzz/fuzz_qga.c"
 #include "tests/fuzz/fuzz_qmp.c"
 #include "tests/fuzz/fuzz_rsp.c"
+#include "tests/fuzz/fuzz_symbols.c"
 #include "tests/fuzz/fuzz_termfilter.c"
 #include "tests/fuzz/fuzz_termview.c"
 
@@ -119,6 +121,11 @@ TEST(fuzz_inputs_config)
     freg_target("config", fuzz_config);
 }
 
+TEST(fuzz_inputs_guestproc)
+{
+    freg_target("guestproc", fuzz_guestproc);
+}
+
 TEST(fuzz_inputs_manifest)
 {
     freg_target("manifest", fuzz_manifest);
@@ -144,6 +151,11 @@ TEST(fuzz_inputs_rsp)
     freg_target("rsp", fuzz_rsp);
 }
 
+TEST(fuzz_inputs_symbols)
+{
+    freg_target("symbols", fuzz_symbols);
+}
+
 TEST(fuzz_inputs_termfilter)
 {
     freg_target("termfilter", fuzz_termfilter);
@@ -158,8 +170,8 @@ TEST(fuzz_inputs_termview)
  * hold on the edges too. */
 TEST(fuzz_edges_empty_and_tiny_inputs)
 {
-    freg_entry all[] = {fuzz_config, fuzz_manifest, fuzz_package,    fuzz_qga,
-                        fuzz_qmp,    fuzz_rsp,      fuzz_termfilter, fuzz_termview};
+    freg_entry all[] = {fuzz_config, fuzz_guestproc, fuzz_manifest, fuzz_package,    fuzz_qga,
+                        fuzz_qmp,    fuzz_rsp,       fuzz_symbols,  fuzz_termfilter, fuzz_termview};
     const char *inputs[] = {"", "\n", ">", "<", "!", "close", "\xff\xfe", "$#"};
     for (size_t i = 0; i < IB_ARRAY_LEN(all); i++)
         for (size_t k = 0; k < IB_ARRAY_LEN(inputs); k++)
