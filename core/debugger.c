@@ -1504,8 +1504,12 @@ static void detach_next(struct detach_op *op)
                 d->have_bp_out = false;
                 return;
             }
-            d->n_bps = 0;
-            d->have_bp_out = false;
+            /* A lost connection keeps them: the fate script (step 4) puts
+             * their bytes back through the agent. */
+            if (!rsp_failed(d->r, NULL)) {
+                d->n_bps = 0;
+                d->have_bp_out = false;
+            }
         } else if (step == 2) {
             d->running = false;
             if (!rsp_failed(d->r, &e)) {

@@ -673,6 +673,10 @@ static int make_disks(const struct instance_info *info, const struct device *dev
 /* Starts QEMU with the runtime folder as working directory; -daemonize
  * makes the first process exit once the VM is set up, with status 0, or
  * non-zero after printing why (to qemu.err). */
+/* What spawn_qemu, start_in_folder and create_instance return when QEMU
+ * daemonized and then quit at once (-1: any other failure). */
+enum { START_QEMU_GONE = -2 };
+
 static int spawn_qemu(const struct instance_info *info, const char *device, pid_t *pid_out,
                       struct ib_error *err)
 {
@@ -716,7 +720,15 @@ static int spawn_qemu(const struct instance_info *info, const char *device, pid_
     char *pidpath = run_path(info->dir, QEMU_PIDFILE);
     char *text = NULL;
     int rc = ib_read_file(pidpath, 64, &text, NULL, err);
+    bool gone = rc < 0 && access(pidpath, F_OK) < 0 && errno == ENOENT;
     free(pidpath);
+    if (gone) {
+        /* QEMU removes its pid file when it exits: one that quit at once
+         * (say on a warm state's stream it could not load) left nothing. */
+        ib_err(err, IB_EFAIL, "QEMU exited right after it started (no message: it had "
+               "daemonized)");
+        return START_QEMU_GONE;
+    }
     if (rc < 0)
         return ib_err_prefix(err, "QEMU started but wrote no pid: ");
     *pid_out = (pid_t)atoi(text);
@@ -758,8 +770,9 @@ static int start_in_folder(const struct device *dev, const struct device_resolut
     if (qemu_argv_build(&in, &info->argv, &info->argc, err) < 0)
         return -1;
     copy_forwards(info, cfg, opts->port_offset);
-    if (spawn_qemu(info, dev->alias, &info->pid, err) < 0)
-        return -1;
+    int spawned = spawn_qemu(info, dev->alias, &info->pid, err);
+    if (spawned < 0)
+        return spawned;
     ib_trace("start %s: QEMU runs (pid %d)", info->name, (int)info->pid);
     /* QEMU's -daemonize sets umask 027 before it creates its sockets:
      * tighten them (the 0700 folder already keeps others out). */
@@ -843,9 +856,10 @@ static int create_instance(const struct store *st, const struct device *dev,
         return errno == EEXIST
             ? ib_err(err, IB_ECONFLICT, "an instance named %s exists already", name)
             : ib_err_sys(err, IB_EFAIL, "cannot create %s", out->dir);
-    if (start_in_folder(dev, res, warm, opts, out, err) < 0) {
+    int started = start_in_folder(dev, res, warm, opts, out, err);
+    if (started < 0) {
         ib_rm_rf(out->dir, NULL);
-        return -1;
+        return started;
     }
     return 0;
 }
@@ -869,7 +883,11 @@ int instance_start(const struct store *st, const char *device,
         (opts->cold || (found = warm_find(st, dev, &res, &warm, &out->notice, err)) >= 0))
         rc = create_instance(st, dev, &res, found == 1 ? &warm : NULL, opts, out, err);
     struct ib_error why = {0};
-    if (rc == 0 && found == 1 && restore_loaded(out, &why) < 0) {
+    bool quit_at_once = rc == START_QEMU_GONE && found == 1;
+    if (quit_at_once)
+        ib_err(&why, IB_EFAIL, "restoring the warm state of %s failed: QEMU exited at once "
+               "(no message: it had daemonized)", dev->alias);
+    if (quit_at_once || (rc == 0 && found == 1 && restore_loaded(out, &why) < 0)) {
         /* The warm state did not load (QEMU exited): a cold boot still
          * gives what was asked, and the notice says why it is cold. */
         char *notice = xasprintf("%s; booting cold (iotbench device warm %s to renew it)",

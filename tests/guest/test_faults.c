@@ -1082,14 +1082,9 @@ TEST(init_that_cannot_start_panics_and_qemu_ends)
     char *broken = xasprintf("%.*s  bootargs: \"console=ttyAMA0 root=/dev/vda rw "
                              "rdinit=/nonexistent init=/nonexistent\"%s",
                              (int)head, cfg, rest);
-    char *dir = xasprintf("%s/devices/noinit", home);
-    char *rootfs = xasprintf("%s/devices/demo/rootfs", home);
-    char *link = xasprintf("%s/rootfs", dir);
-    char *path = xasprintf("%s/config.yaml", dir);
-    CHECK(ib_mkdir_p(dir, 0755, NULL) == 0);
-    CHECK(symlink(rootfs, link) == 0);
-    test_write_file(path, broken);
-    free(cfg), free(broken), free(dir), free(rootfs), free(link), free(path);
+    fixture_device(home, "noinit", broken);
+    fixture_rootfs_from(home, "noinit", "demo");
+    free(cfg), free(broken);
     char off[16];
     snprintf(off, sizeof off, "%d", guest_free_offset());
     guest_stop_at_exit(home, "noinit");

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -74,4 +75,17 @@ void fixture_device(const char *home, const char *alias, const char *config)
     test_write_file(path, config);
     snprintf(path, sizeof path, "%s/devices/%s/rootfs", home, alias);
     mkdir(path, 0755);
+}
+
+void fixture_rootfs_from(const char *home, const char *alias, const char *from)
+{
+    char src[4096], dst[4096];
+    snprintf(src, sizeof src, "%s/devices/%s/rootfs", home, from);
+    snprintf(dst, sizeof dst, "%s/devices/%s/rootfs", home, alias);
+    rmdir(dst); /* fixture_device's empty one */
+    char *argv[] = {"cp", "-al", src, dst, NULL};
+    struct cmd_result r;
+    cmd_run(argv, NULL, NULL, 60, &r);
+    CHECK_MSG(r.status == 0, "cp -al %s %s: %s", src, dst, r.err);
+    cmd_result_free(&r);
 }

@@ -16,4 +16,9 @@ void fixture_ext2(const char *path, int size_mib, const char *label);
 /* A device folder home/devices/alias with config.yaml = config and an empty rootfs/. */
 void fixture_device(const char *home, const char *alias, const char *config);
 
+/* home/devices/alias/rootfs becomes a hard-linked copy (cp -al) of
+ * home/devices/from/rootfs: a real folder, as a device's rootfs must be (a
+ * symlink is refused), made in milliseconds whatever the size. */
+void fixture_rootfs_from(const char *home, const char *alias, const char *from);
+
 #endif
