@@ -236,14 +236,27 @@ static int expect_mapping(struct walker *w, yaml_node_t *node, const char *keypa
 
 /* --- device.machine ------------------------------------------------------- */
 
+/* A machine or CPU name as QEMU spells them (virt, cortex-a15): letters,
+ * digits, '-' and '_', starting with a letter or digit. A '.' or '/' would
+ * break the store's names (platform.cpu.endian-x.y.z), a ',' QEMU's option
+ * syntax, and a leading '-' reads like an option to anyone reading argv. */
+static bool is_qemu_word(const char *s)
+{
+    if (!isalnum((unsigned char)s[0]))
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+            return false;
+    return true;
+}
+
 static int on_platform(struct walker *w, yaml_node_t *v, const char *k)
 {
     if (get_string(w, v, k, "a QEMU machine name such as virt", &w->cfg->platform) < 0)
         return -1;
-    if (strchr(w->cfg->platform, '.') || strchr(w->cfg->platform, '/') ||
-        strchr(w->cfg->platform, ','))
-        return fail_at(w, v, k, "expected a QEMU machine name such as virt, got \"%s\"",
-                       w->cfg->platform);
+    if (!is_qemu_word(w->cfg->platform))
+        return fail_at(w, v, k, "expected a QEMU machine name such as virt (letters, digits, "
+                       "'-', '_'), got \"%s\"", w->cfg->platform);
     return 0;
 }
 
@@ -251,9 +264,9 @@ static int on_cpu(struct walker *w, yaml_node_t *v, const char *k)
 {
     if (get_string(w, v, k, "a CPU name such as cortex-a15", &w->cfg->cpu) < 0)
         return -1;
-    if (strchr(w->cfg->cpu, '.') || strchr(w->cfg->cpu, '/') || strchr(w->cfg->cpu, ','))
-        return fail_at(w, v, k, "expected a CPU name such as cortex-a15, got \"%s\"",
-                       w->cfg->cpu);
+    if (!is_qemu_word(w->cfg->cpu))
+        return fail_at(w, v, k, "expected a CPU name such as cortex-a15 (letters, digits, '-', "
+                       "'_'), got \"%s\"", w->cfg->cpu);
     return 0;
 }
 

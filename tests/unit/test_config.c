@@ -181,6 +181,28 @@ TEST(error_wrong_type)
     CHECK_CONTAINS(err.msg, "expected a mapping with version and device, got a list");
 }
 
+/* Machine and CPU names reach QEMU's argv and the store's names: a '-'
+ * first (found by fuzzing: platform "-cpu"), a '.', a ',' or a space are
+ * refused where they stand. */
+TEST(error_machine_and_cpu_names)
+{
+    CHECK(parse("version: \"1.0\"\ndevice:\n  bootargs: x\n  machine:\n    platform: -cpu\n")
+          == NULL);
+    CHECK_STR(err.msg, "config.yaml:5:15: device.machine.platform: expected a QEMU machine name "
+                       "such as virt (letters, digits, '-', '_'), got \"-cpu\"");
+    CHECK(parse("version: \"1.0\"\ndevice:\n  bootargs: x\n  machine:\n    cpu: cortex a15\n")
+          == NULL);
+    CHECK_STR(err.msg, "config.yaml:5:10: device.machine.cpu: expected a CPU name such as "
+                       "cortex-a15 (letters, digits, '-', '_'), got \"cortex a15\"");
+    CHECK(parse("version: \"1.0\"\ndevice:\n  bootargs: x\n  machine:\n    cpu: a15,pmu=on\n")
+          == NULL);
+    CHECK_CONTAINS(err.msg, "device.machine.cpu: expected a CPU name");
+    struct config *cfg = parse("version: \"1.0\"\ndevice:\n  bootargs: x\n  machine:\n"
+                               "    platform: vexpress-a9\n    cpu: cortex_a9\n");
+    CHECK_MSG(cfg != NULL, "%s", err.msg);
+    config_free(cfg);
+}
+
 TEST(error_bad_redirect_rule)
 {
     CHECK(parse("version: \"1.0\"\ndevice:\n  bootargs: x\n  network:\n    nic0: user\n"

@@ -34,8 +34,8 @@ static const char HOSTILE_CONFIG[] =
     "device:\n"
     "  name: \"$(touch ibcanary-name); `touch ibcanary-name2` | rm -rf x & 'q' \\\"d\\\"\"\n"
     "  machine:\n"
-    "    platform: \"virt;touch ibcanary-platform\"\n"
-    "    cpu: \"cortex-a15$(touch ibcanary-cpu)\"\n"
+    "    platform: virt\n"
+    "    cpu: cortex-a15\n"
     "    memory: 256M\n"
     "  kernel: \"k $(touch ibcanary-kernel)\"\n"
     "  bootargs: \"console=ttyAMA0 $(touch /tmp/ibcanary-bootargs) `id` ;reboot\"\n"
@@ -47,6 +47,12 @@ static const char HOSTILE_CONFIG[] =
     "      \"http$(touch ibcanary-rule)\": tcp,8080,80\n"
     "      dns: udp,5353,53\n";
 
+/* The machine and CPU names a config may hold are plain words now (see
+ * load_refuses_shell_words_as_machine_or_cpu); the argv builder is still
+ * checked with hostile ones, set directly: it must not depend on that. */
+static const char HOSTILE_PLATFORM[] = "virt;touch ibcanary-platform";
+static const char HOSTILE_CPU[] = "cortex-a15$(touch ibcanary-cpu)";
+
 static struct config *load(const char *text)
 {
     struct config *cfg = NULL;
@@ -55,7 +61,28 @@ static struct config *load(const char *text)
         printf("  config: %s\n", err.msg);
         return NULL;
     }
+    free(cfg->platform);
+    free(cfg->cpu);
+    cfg->platform = xstrdup(HOSTILE_PLATFORM);
+    cfg->cpu = xstrdup(HOSTILE_CPU);
     return cfg;
+}
+
+TEST(load_refuses_shell_words_as_machine_or_cpu)
+{
+    static const char *const bad[] = {"platform: \"virt;touch x\"", "cpu: \"a15$(touch x)\"",
+                                      "platform: -cpu", "cpu: \"a15 -S\""};
+    for (size_t i = 0; i < IB_ARRAY_LEN(bad); i++) {
+        char *text = xasprintf("version: \"1.0\"\ndevice:\n  bootargs: x\n  machine:\n    %s\n",
+                               bad[i]);
+        struct config *cfg = NULL;
+        struct ib_error err = {0};
+        CHECK_MSG(config_parse(text, strlen(text), "config.yaml", &cfg, &err) < 0,
+                  "accepted %s", bad[i]);
+        CHECK_CONTAINS(err.msg, "config.yaml:5:");
+        CHECK_CONTAINS(err.msg, "expected a");
+        free(text);
+    }
 }
 
 static char **build(const struct config *cfg, const char *incoming, size_t *argc)
