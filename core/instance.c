@@ -32,6 +32,7 @@
 #include "core/spawn.h"
 #include "core/trace.h"
 #include "core/qmp.h"
+#include "core/safetext.h"
 #include "core/util.h"
 #include "core/warm.h"
 
@@ -204,18 +205,12 @@ static char *last_nonempty_line(const char *text)
     return xstrndup(text + start, len - start);
 }
 
-/* A console line for a message: guest bytes, so control characters
- * (escape sequences included) become '?', and at most 160 of them. */
+/* A console line for a message: guest bytes, so whatever a terminal could
+ * act on (safetext's rule) becomes '?', and at most 160 bytes of it. */
 static char *console_line_for_message(const char *line)
 {
     size_t len = strcspn(line, "\r\n");
-    if (len > 160)
-        len = 160;
-    char *out = xstrndup(line, len);
-    for (char *p = out; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    return out;
+    return safetext_mask(line, len > 160 ? 160 : len, '?');
 }
 
 /* The last `cap` bytes of a file, NUL-terminated (malloc'd), or NULL. What

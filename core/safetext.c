@@ -34,8 +34,7 @@ size_t safetext_utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
-/* Bytes of the printable character at s, 0 when s[0] must be escaped. */
-static size_t printable_len(const unsigned char *s, size_t n)
+size_t safetext_printable_len(const unsigned char *s, size_t n)
 {
     size_t l = safetext_utf8_len(s, n);
     if (l == 1 && (s[0] < 0x20 || s[0] == 0x7f))
@@ -50,10 +49,29 @@ char *safetext_escape(const char *s, size_t n)
     char *out = xmalloc(n * 4 + 1), *w = out;
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t l = printable_len(p + i, n - i);
+        size_t l = safetext_printable_len(p + i, n - i);
         if (l == 0) {
             snprintf(w, 5, "\\x%02x", p[i]);
             w += 4;
+            i++;
+            continue;
+        }
+        memcpy(w, p + i, l);
+        w += l;
+        i += l;
+    }
+    *w = '\0';
+    return out;
+}
+
+char *safetext_mask(const char *s, size_t n, char with)
+{
+    char *out = xmalloc(n + 1), *w = out;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t l = safetext_printable_len(p + i, n - i);
+        if (l == 0) {
+            *w++ = with;
             i++;
             continue;
         }
@@ -74,7 +92,7 @@ bool safetext_is_safe(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
-        size_t l = printable_len(p + i, n - i);
+        size_t l = safetext_printable_len(p + i, n - i);
         if (l == 0)
             return false;
         i += l;

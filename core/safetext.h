@@ -28,6 +28,14 @@ char *safetext_escape(const char *s, size_t n);
 /* safetext_escape() of a NUL-terminated string. */
 char *safetext_str(const char *s);
 
+/* Bytes of the printable character at s (at most n bytes), 0 when s[0]
+ * is one that safetext_escape() writes as \xHH. */
+size_t safetext_printable_len(const unsigned char *s, size_t n);
+
+/* The n bytes at s with every byte safetext_escape() would escape replaced
+ * by `with` (for one-line displays where \xHH would be noise); malloc'd. */
+char *safetext_mask(const char *s, size_t n, char with);
+
 /* True when s holds nothing safetext_escape() would change. */
 bool safetext_is_safe(const char *s, size_t n);
 

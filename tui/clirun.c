@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/safetext.h"
 #include "core/util.h"
 #include "tui/app.h"
 
@@ -56,8 +57,8 @@ static void child_exec(int out, void *arg)
 
 /* ---- in the workbench ---- */
 
-/* Replaces what the terminal could act on: C0 and C1 controls, DEL and
- * invalid UTF-8; a tab becomes spaces. */
+/* Replaces what the terminal could act on (safetext's rule: C0 and C1
+ * controls, DEL, invalid UTF-8) by '?'; a tab becomes spaces. */
 char *clirun_sanitise(const char *in)
 {
     size_t n = strlen(in);
@@ -65,45 +66,22 @@ char *clirun_sanitise(const char *in)
     size_t o = 0;
     const unsigned char *s = (const unsigned char *)in;
     for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        if (c == '\t') {
+        if (s[i] == '\t') {
             do
                 out[o++] = ' ';
             while (o % 4);
             i++;
             continue;
         }
-        if (c < 0x20 || c == 0x7f) {
+        size_t len = safetext_printable_len(s + i, n - i);
+        if (len == 0) {
             out[o++] = '?';
             i++;
             continue;
         }
-        if (c < 0x80) {
-            out[o++] = (char)c;
-            i++;
-            continue;
-        }
-        int len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-        uint32_t cp = len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
-        bool ok = len > 0 && i + (size_t)len <= n;
-        for (int k = 1; ok && k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                ok = false;
-            else
-                cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        /* Overlong forms, surrogates, past U+10FFFF and the C1 controls. */
-        if (ok && ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-                   (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f)))
-            ok = false;
-        if (!ok) {
-            out[o++] = '?';
-            i++;
-            continue;
-        }
-        memcpy(out + o, s + i, (size_t)len);
-        o += (size_t)len;
-        i += (size_t)len;
+        memcpy(out + o, s + i, len);
+        o += len;
+        i += len;
     }
     out[o] = '\0';
     return out;

@@ -44,6 +44,18 @@ TEST(safetext_escapes_controls_and_keeps_printable_utf8)
     free(s);
 }
 
+/* The one-line form the workbench and death reports use: the same bytes
+ * as safetext_escape() would escape, each a '?'. */
+TEST(safetext_mask_replaces_what_escape_would_escape)
+{
+    char *m = safetext_mask("a\x1b[2J caf\xc3\xa9 \xc2\x9b \xf8\x88\x80 x", 20, '?');
+    CHECK_STR(m, "a?[2J caf\xc3\xa9 ?? ??? x");
+    free(m);
+    m = safetext_mask("cut \xe2\x82", 6, '?');
+    CHECK_STR(m, "cut ??");
+    free(m);
+}
+
 /* The last line of defence: whatever an error quotes, the CLI escapes. A
  * path is the easiest message text to choose from outside. */
 TEST(cli_prints_error_messages_escaped)
