@@ -416,6 +416,19 @@ bool td_find(struct td *t, const char *text, int *row, int *col)
     return false;
 }
 
+int td_row_of(struct td *t, const char *text)
+{
+    int r, c;
+    return td_find(t, text, &r, &c) ? r : -1;
+}
+
+bool td_above(struct td *t, void *arg)
+{
+    const char *const *two = arg;
+    int a = td_row_of(t, two[0]), b = td_row_of(t, two[1]);
+    return a >= 0 && b >= 0 && a < b;
+}
+
 void td_cell(struct td *t, int row, int col, VTermScreenCell *cell)
 {
     vterm_screen_get_cell(t->vs, (VTermPos){row, col}, cell);

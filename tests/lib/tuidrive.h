@@ -63,6 +63,11 @@ char *td_row(struct td *t, int row);
 char *td_screen(struct td *t);
 /* Position of the first occurrence of text (false when absent). */
 bool td_find(struct td *t, const char *text, int *row, int *col);
+/* Row of the first occurrence of text, -1 when absent. */
+int td_row_of(struct td *t, const char *text);
+/* A td_wait() predicate: arg is const char *[2], both on screen and the
+ * first on a row above the second (a sorted table's order). */
+bool td_above(struct td *t, void *arg);
 void td_cell(struct td *t, int row, int col, VTermScreenCell *cell);
 void td_size(struct td *t, int *rows, int *cols);
 bool td_cursor(struct td *t, int *row, int *col);

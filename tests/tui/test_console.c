@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "tests/lib/harness.h"
+#include "tests/lib/tdcheck.h"
 #include "tests/lib/tuidrive.h"
 
 #define PREFIX "\002" /* C-b */
@@ -48,32 +49,11 @@ static void open_console(struct td *t, const char *dir, bool from_console)
     td_type(t, cmd);
 }
 
-#define WAIT(t, text)                                                                              \
-    do {                                                                                           \
-        if (!td_wait_text((t), (text), 8000)) {                                                    \
-            td_dump((t), "waiting for text");                                                      \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "\"%s\" never appeared", (text));                                         \
-        }                                                                                          \
-    } while (0)
+#define WAIT(t, text) TD_WAIT_TEXT(t, text, 8000)
 
-#define WAIT_GONE(t, text)                                                                         \
-    do {                                                                                           \
-        if (!td_wait_gone((t), (text), 8000)) {                                                    \
-            td_dump((t), "waiting for text to go");                                                \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "\"%s\" stayed", (text));                                                 \
-        }                                                                                          \
-    } while (0)
+#define WAIT_GONE(t, text) TD_WAIT_GONE(t, text, 8000)
 
-#define TCHECK(t, cond)                                                                            \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            td_dump((t), #cond);                                                                   \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "expected: %s", #cond);                                                   \
-        }                                                                                          \
-    } while (0)
+#define TCHECK(t, cond) TD_CHECK(t, cond)
 
 TEST(console_replays_the_log_then_goes_live)
 {

@@ -25,6 +25,7 @@
 #include "tests/lib/cmd.h"
 #include "tests/lib/guest.h"
 #include "tests/lib/harness.h"
+#include "tests/lib/tdcheck.h"
 #include "tests/lib/tuidrive.h"
 
 #define PREFIX "\002"
@@ -35,24 +36,10 @@
 static const char *const NAMES[3] = {"fa", "fb", "fc"};
 static bool booted;
 
-#define WAITT(t, text, ms)                                                                         \
-    do {                                                                                           \
-        if (!td_wait_text((t), (text), (ms))) {                                                    \
-            td_dump((t), "waiting for: " text);                                                    \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "\"%s\" never appeared", (text));                                         \
-        }                                                                                          \
-    } while (0)
+#define WAITT(t, text, ms) TD_WAIT_TEXT(t, text, ms)
 #define WAIT(t, text) WAITT(t, text, 10000)
 
-#define TCHECK(t, cond)                                                                            \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            td_dump((t), #cond);                                                                   \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "expected: %s", #cond);                                                   \
-        }                                                                                          \
-    } while (0)
+#define TCHECK(t, cond) TD_CHECK(t, cond)
 
 /* Three instances from the command line, booting side by side. */
 static bool boot_three(void)

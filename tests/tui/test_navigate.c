@@ -9,6 +9,7 @@
 
 #include "tests/lib/cmd.h"
 #include "tests/lib/harness.h"
+#include "tests/lib/tdcheck.h"
 #include "tests/lib/tuidrive.h"
 
 #define KERNEL "virt.cortex-a15.little-6.1.176"
@@ -50,23 +51,9 @@ static struct td *open_tui(int rows, int cols, const char *const *args, const ch
         .home = make_home(), .rows = rows, .cols = cols, .args = args, .env = env});
 }
 
-#define WAIT(t, text)                                                                              \
-    do {                                                                                           \
-        if (!td_wait_text((t), (text), 5000)) {                                                    \
-            td_dump((t), "waiting for: " text);                                                    \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "\"%s\" never appeared", (text));                                         \
-        }                                                                                          \
-    } while (0)
+#define WAIT(t, text) TD_WAIT_TEXT(t, text, 5000)
 
-#define WAIT_GONE(t, text)                                                                         \
-    do {                                                                                           \
-        if (!td_wait_gone((t), (text), 5000)) {                                                    \
-            td_dump((t), "waiting for the end of: " text);                                         \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "\"%s\" stayed", (text));                                                 \
-        }                                                                                          \
-    } while (0)
+#define WAIT_GONE(t, text) TD_WAIT_GONE(t, text, 5000)
 
 TEST(navigator_shows_sections_with_counts)
 {

@@ -14,6 +14,7 @@
 
 #include "tests/lib/cmd.h"
 #include "tests/lib/harness.h"
+#include "tests/lib/tdcheck.h"
 #include "tests/lib/tuidrive.h"
 #include "tests/tui/fakeguest.c"
 
@@ -52,37 +53,11 @@ static struct td *open_procs(void)
     return t;
 }
 
-#define WAITT(t, text, ms)                                                                         \
-    do {                                                                                           \
-        if (!td_wait_text((t), (text), (ms))) {                                                    \
-            td_dump((t), "waiting for: " text);                                                    \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "\"%s\" never appeared", (text));                                         \
-        }                                                                                          \
-    } while (0)
+#define WAITT(t, text, ms) TD_WAIT_TEXT(t, text, ms)
 #define WAIT(t, text) WAITT(t, text, 5000)
 
-#define TCHECK(t, cond)                                                                            \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            td_dump((t), #cond);                                                                   \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "expected: %s", #cond);                                                   \
-        }                                                                                          \
-    } while (0)
+#define TCHECK(t, cond) TD_CHECK(t, cond)
 
-static int row_of(struct td *t, const char *text)
-{
-    int r, c;
-    return td_find(t, text, &r, &c) ? r : -1;
-}
-
-static bool before(struct td *t, void *arg)
-{
-    const char *const *two = arg;
-    int a = row_of(t, two[0]), b = row_of(t, two[1]);
-    return a >= 0 && b >= 0 && a < b;
-}
 
 TEST(table_shows_processes_with_device_ones_marked)
 {
@@ -102,7 +77,7 @@ TEST(table_shows_processes_with_device_ones_marked)
     VTermScreenCell cell;
     td_cell(t, r, c, &cell);
     TCHECK(t, cell.attrs.bold);
-    int hr = row_of(t, "qemu-ga -d");
+    int hr = td_row_of(t, "qemu-ga -d");
     td_cell(t, hr, c, &cell);
     TCHECK(t, !cell.attrs.bold);
     /* K shows kernel threads. */
@@ -120,27 +95,27 @@ TEST(header_click_sorts_by_rss_and_keys_sort_too)
     /* By pid at first: demod (152) above hog (160). */
     const char *demod_first[] = {"/usr/bin/demod", "/usr/bin/hog"};
     const char *hog_first[] = {"/usr/bin/hog", "/usr/bin/demod"};
-    TCHECK(t, td_wait(t, before, (void *)demod_first, 3000));
+    TCHECK(t, td_wait(t, td_above, (void *)demod_first, 3000));
     int r, c;
     TCHECK(t, td_find(t, "RSS", &r, &c));
     td_click(t, r, c + 1);
     WAIT(t, "sorted by RSS, descending");
     WAIT(t, "RSS▼");
-    TCHECK(t, td_wait(t, before, (void *)hog_first, 3000));
+    TCHECK(t, td_wait(t, td_above, (void *)hog_first, 3000));
     /* Stays sorted across refreshes. */
     td_pump(t, 1500);
-    TCHECK(t, before(t, (void *)hog_first));
+    TCHECK(t, td_above(t, (void *)hog_first));
     /* Again: ascending. */
     TCHECK(t, td_find(t, "RSS", &r, &c));
     td_click(t, r, c + 1);
     WAIT(t, "RSS▲");
-    TCHECK(t, td_wait(t, before, (void *)demod_first, 3000));
+    TCHECK(t, td_wait(t, td_above, (void *)demod_first, 3000));
     /* Keys: N by pid, M by memory. */
     td_type(t, "N");
     WAIT(t, "sorted by PID");
     td_type(t, "M");
     WAIT(t, "sorted by RSS, descending");
-    TCHECK(t, td_wait(t, before, (void *)hog_first, 3000));
+    TCHECK(t, td_wait(t, td_above, (void *)hog_first, 3000));
     td_type(t, "N");
     CHECK_INT(td_quit(t, 5000), 0);
 }
@@ -161,7 +136,7 @@ TEST(filter_click_and_kill_with_confirmation)
     /* Esc cancels: nothing is sent. */
     td_type(t, "\033");
     WAIT(t, "cancelled");
-    TCHECK(t, row_of(t, "/usr/bin/demod") >= 0);
+    TCHECK(t, td_row_of(t, "/usr/bin/demod") >= 0);
     td_type(t, "k");
     WAIT(t, "Kill 152 (demod)");
     td_type(t, "\025KILL\r");
@@ -280,7 +255,7 @@ TEST(hung_agent_shows_in_the_table_only)
     fg_hang(fake, true);
     WAITT(t, "agent not responding", 15000);
     /* The rows stay, and the rest of the workbench answers at once. */
-    TCHECK(t, row_of(t, "/usr/bin/demod") >= 0);
+    TCHECK(t, td_row_of(t, "/usr/bin/demod") >= 0);
     td_type(t, "?");
     WAITT(t, "key bindings", 1000);
     td_type(t, "\033");

@@ -16,6 +16,7 @@
 
 #include "tests/lib/cmd.h"
 #include "tests/lib/harness.h"
+#include "tests/lib/tdcheck.h"
 #include "tests/lib/tuidrive.h"
 #include "tests/tui/fakeguest.c"
 
@@ -91,24 +92,10 @@ static struct td *open_tui(void)
     return td_start(&(struct td_opts){.home = home(), .rows = 40, .cols = 140});
 }
 
-#define WAITT(t, text, ms)                                                                         \
-    do {                                                                                           \
-        if (!td_wait_text((t), (text), (ms))) {                                                    \
-            td_dump((t), "waiting for: " text);                                                    \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "\"%s\" never appeared", (text));                                         \
-        }                                                                                          \
-    } while (0)
+#define WAITT(t, text, ms) TD_WAIT_TEXT(t, text, ms)
 #define WAIT(t, text) WAITT(t, text, 5000)
 
-#define TCHECK(t, cond)                                                                            \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            td_dump((t), #cond);                                                                   \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "expected: %s", #cond);                                                   \
-        }                                                                                          \
-    } while (0)
+#define TCHECK(t, cond) TD_CHECK(t, cond)
 
 /* The status line shows a progress bar with a percentage. */
 static bool status_bar_progress(struct td *t, void *arg)

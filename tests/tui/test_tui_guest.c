@@ -19,6 +19,7 @@
 #include "tests/lib/cmd.h"
 #include "tests/lib/guest.h"
 #include "tests/lib/harness.h"
+#include "tests/lib/tdcheck.h"
 #include "tests/lib/tuidrive.h"
 
 #define PREFIX "\002"
@@ -39,24 +40,10 @@ static struct td *open_tui(const char *const *args)
                                       .env = (const char *[]){offset_env, NULL}});
 }
 
-#define WAITT(t, text, ms)                                                                         \
-    do {                                                                                           \
-        if (!td_wait_text((t), (text), (ms))) {                                                    \
-            td_dump((t), "waiting for: " text);                                                    \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "\"%s\" never appeared", (text));                                         \
-        }                                                                                          \
-    } while (0)
+#define WAITT(t, text, ms) TD_WAIT_TEXT(t, text, ms)
 #define WAIT(t, text) WAITT(t, text, 10000)
 
-#define TCHECK(t, cond)                                                                            \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            td_dump((t), #cond);                                                                   \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "expected: %s", #cond);                                                   \
-        }                                                                                          \
-    } while (0)
+#define TCHECK(t, cond) TD_CHECK(t, cond)
 
 static int64_t now_ms(void)
 {
