@@ -111,10 +111,7 @@ static int http_port(const char *name)
 
 static bool demod_answers(const char *name, int timeout_ms)
 {
-    char *page = guest_http_get(http_port(name), "/status", timeout_ms);
-    bool ok = page != NULL && strstr(page, "200 OK") != NULL;
-    free(page);
-    return ok;
+    return guest_demod_answers(http_port(name), timeout_ms);
 }
 
 static int demod_pid(const char *name)

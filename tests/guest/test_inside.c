@@ -63,10 +63,7 @@ static int http_port(void)
 
 static bool demod_answers(int timeout_ms)
 {
-    char *page = guest_http_get(http_port(), "/status", timeout_ms);
-    bool ok = page != NULL && strstr(page, "200 OK") != NULL;
-    free(page);
-    return ok;
+    return guest_demod_answers(http_port(), timeout_ms);
 }
 
 /* demod answering; restarted in the device if a test killed it. */
@@ -307,32 +304,6 @@ TEST(maps_and_sockets_of_demod)
 
 /* ---- the debugger ---- */
 
-/* A GET in a child process: it blocks while demod is stopped. Exit 0
- * when a 200 came back. */
-static pid_t request_in_child(int port)
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        char *page = guest_http_get(port, "/", 60000);
-        _exit(page && strstr(page, "200 OK") ? 0 : 1);
-    }
-    return pid;
-}
-
-static bool child_ok(pid_t pid, int timeout_ms)
-{
-    int st;
-    int64_t end = ib_now_ms() + timeout_ms;
-    while (ib_now_ms() < end) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid)
-            return WIFEXITED(st) && WEXITSTATUS(st) == 0;
-        ib_sleep_ms(50);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    return false;
-}
 
 /* Bytes of the ELF file at a virtual address, read with nothing but the
  * program headers (independent of core/symbols). */
@@ -388,7 +359,7 @@ TEST(debugger_breaks_on_handle_request_and_lets_go)
     CHECK_INT(debugger_breakpoints(d, &list), 1);
     CHECK(debugger_cont(d, &err) == 0);
     CHECK(debugger_running(d));
-    pid_t child = request_in_child(http_port());
+    pid_t child = guest_http_get_in_child(http_port());
     struct debugger_stop stop;
     CHECK_MSG(debugger_wait(d, 60000, &stop, &err) == 0, "%s", err.msg);
     CHECK_INT(stop.reason, DEBUGGER_STOP_BREAKPOINT);
@@ -437,13 +408,13 @@ TEST(debugger_breaks_on_handle_request_and_lets_go)
     CHECK(debugger_reg_write(d, "r12", r12, &err) == 0);
     /* Continue with the breakpoint still set: the next request stops again. */
     CHECK(debugger_cont(d, &err) == 0);
-    CHECK(child_ok(child, 30000));
-    pid_t child2 = request_in_child(http_port());
+    CHECK(guest_child_ok(child, 30000));
+    pid_t child2 = guest_http_get_in_child(http_port());
     CHECK_MSG(debugger_wait(d, 60000, &stop, &err) == 0, "%s", err.msg);
     CHECK_INT(stop.reason, DEBUGGER_STOP_BREAKPOINT);
     CHECK(debugger_unbreak(d, "handle_request", &err) == 0);
     CHECK(debugger_cont(d, &err) == 0);
-    CHECK(child_ok(child2, 30000));
+    CHECK(guest_child_ok(child2, 30000));
     /* Detach while it runs: interrupted, detached, forward removed. */
     CHECK_MSG(debugger_detach(d, &err) == 0, "%s", err.msg);
     CHECK(demod_answers(10000));
@@ -528,14 +499,14 @@ TEST(step_into_a_blocking_call_then_detach_while_running_a_plain_background_serv
     CHECK(!debugger_running(d));
     /* The breakpoint is back: a request stops there. */
     CHECK(debugger_cont(d, &err) == 0);
-    pid_t child = request_in_child(http_port());
+    pid_t child = guest_http_get_in_child(http_port());
     CHECK_MSG(debugger_wait(d, 60000, &stop, &err) == 0, "%s", err.msg);
     CHECK_INT(stop.reason, DEBUGGER_STOP_BREAKPOINT);
     CHECK(stop.pc == sym.addr);
     /* Detach while it runs, with the breakpoint set: the interrupt needs
      * the fallback, then the breakpoint comes out and D is sent. */
     CHECK(debugger_cont(d, &err) == 0);
-    CHECK(child_ok(child, 30000));
+    CHECK(guest_child_ok(child, 30000));
     CHECK(debugger_running(d));
     CHECK_MSG(debugger_detach(d, &err) == 0, "%s", err.msg);
     CHECK(demod_answers(10000));
@@ -799,7 +770,7 @@ TEST(c_api_exec_host_kill_and_debugger)
     CHECK(ib_debugger_set_breakpoint(d, "handle_request", &bp, &err) == 0);
     CHECK(bp == addr);
     CHECK(ib_debugger_cont(d, &err) == 0);
-    pid_t child = request_in_child(http_port());
+    pid_t child = guest_http_get_in_child(http_port());
     struct ib_stop stop;
     CHECK_MSG(ib_debugger_wait(d, 60000, &stop, &err) == 0, "%s", err.msg);
     CHECK_INT(stop.reason, IB_STOP_BREAKPOINT);
@@ -834,7 +805,7 @@ TEST(c_api_exec_host_kill_and_debugger)
     /* Let the request go, then interrupt the idle server. */
     CHECK(ib_debugger_clear_breakpoint(d, "handle_request", &err) == 0);
     CHECK(ib_debugger_cont(d, &err) == 0);
-    CHECK(child_ok(child, 30000));
+    CHECK(guest_child_ok(child, 30000));
     CHECK(ib_debugger_interrupt(d, &err) == 0);
     CHECK_MSG(ib_debugger_wait(d, 10000, &stop, &err) == 0, "%s", err.msg);
     CHECK_INT(stop.reason, IB_STOP_SIGNAL);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/ports.h"
@@ -158,6 +159,40 @@ char *guest_http_get(int port, const char *path, int timeout_ms)
         ib_sleep_ms(200);
     }
     return NULL;
+}
+
+bool guest_demod_answers(int port, int timeout_ms)
+{
+    char *page = guest_http_get(port, "/status", timeout_ms);
+    bool ok = page != NULL && strstr(page, "200 OK") != NULL;
+    free(page);
+    return ok;
+}
+
+int guest_http_get_in_child(int port)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *page = guest_http_get(port, "/", 60000);
+        _exit(page && strstr(page, "200 OK") ? 0 : 1);
+    }
+    return (int)pid;
+}
+
+bool guest_child_ok(int pid, int timeout_ms)
+{
+    int st;
+    int64_t end = ib_now_ms() + timeout_ms;
+    while (ib_now_ms() < end) {
+        pid_t w = waitpid((pid_t)pid, &st, WNOHANG);
+        if (w == (pid_t)pid)
+            return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+        ib_sleep_ms(50);
+    }
+    kill((pid_t)pid, SIGKILL);
+    waitpid((pid_t)pid, &st, 0);
+    return false;
 }
 
 const char *guest_run_file(const char *home, const char *name, const char *file)

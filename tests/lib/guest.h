@@ -26,6 +26,13 @@ void guest_stop_at_exit(const char *home, const char *name);
 
 /* GET path from 127.0.0.1:port; the whole response (malloc'd) or NULL. */
 char *guest_http_get(int port, const char *path, int timeout_ms);
+/* The demo's web service answers /status with 200 OK on 127.0.0.1:port. */
+bool guest_demod_answers(int port, int timeout_ms);
+/* A GET of / in a child process (it blocks while the debugger holds
+ * demod); guest_child_ok() waits for it: true when a 200 came back, and
+ * kills it after timeout_ms. */
+int guest_http_get_in_child(int port);
+bool guest_child_ok(int pid, int timeout_ms);
 
 /* Connects to an instance's console socket, sends input (may be NULL) and
  * reads until want appears or timeout; returns true when it did. The

@@ -26,6 +26,7 @@
 #include "tests/lib/cmd.h"
 #include "tests/lib/guest.h"
 #include "tests/lib/harness.h"
+#include "tests/lib/tdcheck.h"
 #include "tests/lib/tuidrive.h"
 
 #define NAME "tui_p"
@@ -71,10 +72,7 @@ static int http_port(void)
 
 static bool demod_answers(int timeout_ms)
 {
-    char *page = guest_http_get(http_port(), "/status", timeout_ms);
-    bool ok = page != NULL && strstr(page, "200 OK") != NULL;
-    free(page);
-    return ok;
+    return guest_demod_answers(http_port(), timeout_ms);
 }
 
 static int demod_pid(void);
@@ -113,37 +111,11 @@ static struct td *open_tui(void)
         .home = home(), .rows = 45, .cols = 150, .env = (const char *[]){offset_env, NULL}});
 }
 
-#define WAITT(t, text, ms)                                                                         \
-    do {                                                                                           \
-        if (!td_wait_text((t), (text), (ms))) {                                                    \
-            td_dump((t), "waiting for: " text);                                                    \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "\"%s\" never appeared", (text));                                         \
-        }                                                                                          \
-    } while (0)
+#define WAITT(t, text, ms) TD_WAIT_TEXT(t, text, ms)
 #define WAIT(t, text) WAITT(t, text, 15000)
 
-#define TCHECK(t, cond)                                                                            \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            td_dump((t), #cond);                                                                   \
-            td_free(t);                                                                            \
-            CHECK_MSG(0, "expected: %s", #cond);                                                   \
-        }                                                                                          \
-    } while (0)
+#define TCHECK(t, cond) TD_CHECK(t, cond)
 
-static int row_of(struct td *t, const char *text)
-{
-    int r, c;
-    return td_find(t, text, &r, &c) ? r : -1;
-}
-
-static bool before(struct td *t, void *arg)
-{
-    const char *const *two = arg;
-    int a = row_of(t, two[0]), b = row_of(t, two[1]);
-    return a >= 0 && b >= 0 && a < b;
-}
 
 /* The process table of tui_p, filtered to demod. */
 static struct td *open_demod(void)
@@ -182,31 +154,6 @@ static int changed_count(struct td *t)
     return n;
 }
 
-static pid_t request_in_child(int port)
-{
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        char *page = guest_http_get(port, "/", 60000);
-        _exit(page && strstr(page, "200 OK") ? 0 : 1);
-    }
-    return pid;
-}
-
-static bool child_ok(pid_t pid, int timeout_ms)
-{
-    int st;
-    int64_t end = ib_now_ms() + timeout_ms;
-    while (ib_now_ms() < end) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid)
-            return WIFEXITED(st) && WEXITSTATUS(st) == 0;
-        ib_sleep_ms(50);
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, &st, 0);
-    return false;
-}
 
 TEST(processes_of_demo_sort_filter_kill_and_restart)
 {
@@ -233,7 +180,7 @@ TEST(processes_of_demo_sort_filter_kill_and_restart)
     td_click(t, r, c + 1);
     WAIT(t, "RSS▼");
     const char *ga_first[] = {"qemu-ga", "/usr/bin/demod"};
-    TCHECK(t, td_wait(t, before, (void *)ga_first, 5000));
+    TCHECK(t, td_wait(t, td_above, (void *)ga_first, 5000));
     /* Filter, click the row, kill with confirmation: the row goes. */
     td_type(t, "/demod");
     WAIT(t, "processes match /demod");
@@ -300,7 +247,7 @@ TEST(debugger_attach_break_request_step_continue_detach)
     WAITT(t, "key bindings", 2000);
     td_type(t, "\033");
     TCHECK(t, td_wait_gone(t, "key bindings", 2000));
-    pid_t child = request_in_child(http_port());
+    pid_t child = guest_http_get_in_child(http_port());
     WAITT(t, "stopped: breakpoint at handle_request", 60000);
     unsigned long addr = 0;
     TCHECK(t, td_find(t, "breakpoints handle_request 0x", &r, &c));
@@ -341,7 +288,7 @@ TEST(debugger_attach_break_request_step_continue_detach)
     /* Continue: the request completes. */
     td_type(t, "c");
     WAIT(t, "▶ running");
-    TCHECK(t, child_ok(child, 30000));
+    TCHECK(t, guest_child_ok(child, 30000));
     /* Detach (it runs): demod answers, the breakpoint is out of its code. */
     td_type(t, "d");
     WAITT(t, "detached from", 20000);
@@ -454,7 +401,7 @@ TEST(hung_agent_shows_in_the_process_table_only)
     td_type(t, "\rkill -STOP $(pidof qemu-ga)\r");
     WAITT(t, "agent not responding", 30000);
     /* The last rows stay and keys still answer at once. */
-    TCHECK(t, row_of(t, "/usr/bin/demod") >= 0);
+    TCHECK(t, td_row_of(t, "/usr/bin/demod") >= 0);
     td_type(t, PREFIX "?");
     WAITT(t, "key bindings", 1000);
     td_type(t, "\033");
