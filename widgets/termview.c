@@ -701,7 +701,7 @@ void termview_set_mute(struct termview *tv, bool mute)
  * arrives split (a stack over-read found by fuzzing), and nothing else in
  * a string is for us. G_CHARSET: ESC ( ) * + pass only with a character set
  * libvterm knows (an unknown one made vterm_input_write() spin forever). */
-enum { G_GROUND, G_ESC, G_C2, G_CSI, G_DROP, G_STR, G_STR_ESC, G_CHARSET };
+enum { G_GROUND, G_ESC, G_ESC_INT, G_C2, G_CSI, G_DROP, G_STR, G_STR_ESC, G_CHARSET };
 
 /* libvterm 0.1.4 decodes a write's text into a stack array sized by the
  * write (valgrind: invalid stack writes for a 1 MB line; a few MB would
@@ -852,10 +852,80 @@ static void guard_charset(struct termview *tv, unsigned char c)
         tv->g_state = G_ESC;
 }
 
+static void guard_byte(struct termview *tv, unsigned char c);
+
+/* A byte that cannot go on an escape sequence held in g_seq (DEL or past
+ * ASCII): the sequence is dropped, and the byte goes on as if the sequence
+ * had never begun - libvterm would skip it and go on with the sequence
+ * ("ESC 0xBC [" was its CSI: fuzzing), which the guard could not follow. */
+static void guard_esc_abandon(struct termview *tv, unsigned char c)
+{
+    tv->g_dropped++;
+    tv->g_state = G_GROUND;
+    if (c == 0xc2)
+        tv->g_state = G_C2;
+    else
+        guard_emit(tv, (const char *)&c, 1);
+}
+
+/* An escape sequence with intermediates, held until its final byte.
+ * libvterm 0.1.4 still starts a CSI or a string at "ESC . [" (fuzzing:
+ * 17 parameters behind one then crashed it, the guard having let the
+ * '[' through as text), so an introducer after intermediates drops them
+ * and is taken as ESC [, ESC ] ... and guarded as such. Other sequences go
+ * whole at their final byte. */
+static void guard_esc_int(struct termview *tv, unsigned char c)
+{
+    if (c < 0x20 && c != 0x1b) {
+        guard_emit(tv, (const char *)&c, 1); /* run inside, as in G_ESC */
+        if (c == 0x18 || c == 0x1a)
+            tv->g_state = G_GROUND;
+        return;
+    }
+    if (c == 0x1b) {
+        tv->g_dropped++;
+        tv->g_state = G_ESC;
+        return;
+    }
+    if (c <= 0x2f) {
+        if (tv->g_len >= GUARD_MAX_LEN) {
+            tv->g_dropped++;
+            tv->g_state = G_GROUND;
+            return;
+        }
+        tv->g_seq[tv->g_len++] = (char)c;
+        return;
+    }
+    if (c == '[' || c == ']' || c == 'P' || c == '_' || c == '^' || c == 'X') {
+        tv->g_dropped++;
+        tv->g_state = G_ESC;
+        guard_byte(tv, c);
+        return;
+    }
+    if (c > 0x7e) {
+        guard_esc_abandon(tv, c);
+        return;
+    }
+    tv->g_state = G_GROUND;
+    tv->g_seq[tv->g_len++] = (char)c;
+    guard_emit(tv, tv->g_seq, tv->g_len);
+}
+
 static void guard_byte(struct termview *tv, unsigned char c)
 {
     switch (tv->g_state) {
     case G_ESC:
+        if (c < 0x20 && c != 0x1b) {
+            /* libvterm runs a C0 control met inside an escape sequence and
+             * goes on with the sequence ("ESC NUL [ b" is its CSI b, a REP
+             * that hung it: found by fuzzing). The ESC is still held here,
+             * so the control goes alone and the sequence goes on; CAN and
+             * SUB abandon it, as in G_CSI. */
+            guard_emit(tv, (const char *)&c, 1);
+            if (c == 0x18 || c == 0x1a)
+                tv->g_state = G_GROUND;
+            return;
+        }
         if (c == '[') {
             guard_csi_start(tv, "\033[", 2);
             return;
@@ -870,6 +940,17 @@ static void guard_byte(struct termview *tv, unsigned char c)
             tv->g_seq[1] = (char)c;
             return;
         }
+        if (c > 0x7e) {
+            guard_esc_abandon(tv, c);
+            return;
+        }
+        if (c >= 0x20 && c <= 0x2f) { /* intermediates: ESC # 8, ESC SP F ... */
+            tv->g_state = G_ESC_INT;
+            tv->g_seq[0] = '\033';
+            tv->g_seq[1] = (char)c;
+            tv->g_len = 2;
+            return;
+        }
         tv->g_state = G_GROUND;
         if (c == 0x1b) {
             guard_emit(tv, "\033", 1);
@@ -879,6 +960,9 @@ static void guard_byte(struct termview *tv, unsigned char c)
         tv->g_seq[0] = '\033';
         tv->g_seq[1] = (char)c;
         guard_emit(tv, tv->g_seq, 2); /* whole, from our buffer */
+        return;
+    case G_ESC_INT:
+        guard_esc_int(tv, c);
         return;
     case G_C2:
         if (c == 0x9b) {
